@@ -1,0 +1,1 @@
+"""Platform adapters and the CLI: thin translators between platforms and the dialogue."""

@@ -1,0 +1,36 @@
+"""The tool catalogue as shown to people: backends, licences, availability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audiogpt.config import Settings
+from audiogpt.core.tools import TOOLS
+from audiogpt.models.base import ModelNotInstalled
+from audiogpt.models.registry import PLANNED, Registry
+
+
+def describe_tools(settings: Settings, registry: Registry | None = None) -> list[dict[str, Any]]:
+    reg = registry or Registry(settings.backends)
+    rows: list[dict[str, Any]] = []
+    for t in TOOLS:
+        backends = [
+            {"name": i.name, "kind": i.kind, "model": i.model, "licence": i.licence, "installed": i.installed,
+             "reason": "" if i.installed else i.unavailable_message()}
+            for i in reg.infos(t.name)
+        ]
+        plan = PLANNED.get(t.name)
+        if plan and not any(b["kind"] == "full" for b in backends):
+            backends.append({"name": plan.full, "kind": "full", "model": plan.full, "licence": "n/a",
+                             "installed": False, "reason": "Not part of this build yet."})
+        disabled = t.name in settings.disabled_tools
+        try:
+            chosen = reg.select(t.name).name
+            reason = ""
+        except ModelNotInstalled as exc:
+            chosen, reason = None, str(exc)
+        if disabled:
+            chosen, reason = None, f"The {t.name} tool is disabled in this deployment."
+        rows.append({"name": t.name, "description": t.description, "arguments": t.json_schema(),
+                     "available": chosen is not None, "backend": chosen, "reason": reason, "backends": backends})
+    return rows

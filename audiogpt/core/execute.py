@@ -1,0 +1,206 @@
+"""Running one tool call: validate arguments, open artifacts, run the backend, store outputs.
+
+This is where artifact ids become decoded inputs and backend outputs become
+new artifacts. Every failure becomes one sentence in :class:`ToolOutcome`
+(the log keeps the traceback); nothing here raises into the dialogue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from audiogpt.core.media import MediaError, decode_audio, encode_audio
+from pydantic import ValidationError
+
+from audiogpt.core.artifacts import ArtifactError, ArtifactService
+from audiogpt.core.tools import TOOLS_BY_NAME, ToolArgs, ToolSpec
+from audiogpt.models.base import Audio, BackendResult, BadInput, Image, ModelNotInstalled
+from audiogpt.models.registry import Registry
+from audiogpt.models.runtime import ModelCache
+from audiogpt.storage.schema import Artifact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ToolOutcome:
+    tool: str
+    ok: bool
+    text: str = ""
+    artifacts: list[Artifact] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    backend: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """What the job row keeps and the LLM sees (ids, never paths)."""
+        if not self.ok:
+            return {"ok": False, "tool": self.tool, "error": self.error, "backend": self.backend}
+        return {
+            "ok": True,
+            "tool": self.tool,
+            "text": self.text,
+            "artifacts": [{"id": a.short_id, "kind": a.kind, "name": a.name,
+                           "duration": round(a.duration, 2) if a.duration else None} for a in self.artifacts],
+            "backend": self.backend,
+            "data": self.data,
+        }
+
+
+def validation_sentence(tool: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return f"The arguments for {tool} were not valid ({'; '.join(parts)})."
+
+
+class Executor(Protocol):
+    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any]) -> ToolOutcome: ...
+
+    def backend_name(self, tool: str) -> str | None: ...
+
+
+class ToolExecutor:
+    """Runs tools in-process on the registry's backends."""
+
+    def __init__(self, artifacts: ArtifactService, registry: Registry, cache: ModelCache, *,
+                 max_seconds: float, disabled: set[str] | None = None) -> None:
+        self.artifacts = artifacts
+        self.registry = registry
+        self.cache = cache
+        self.max_seconds = max_seconds
+        self.disabled = disabled or set()
+
+    def backend_name(self, tool: str) -> str | None:
+        try:
+            return self.registry.select(tool).name
+        except ModelNotInstalled:
+            return None
+
+    async def validate(self, conversation_id: int, spec: ToolSpec, args: dict[str, Any]) -> tuple[ToolArgs, dict[str, Any]]:
+        """Validated args and the decoded inputs a backend receives."""
+        parsed = spec.args.model_validate(args)
+        inputs: dict[str, Any] = parsed.model_dump()
+        for name, kind, _required in spec.args.artifact_fields():
+            ref = getattr(parsed, name)
+            if ref is None:
+                continue
+            res = await self.artifacts.resolve(conversation_id, ref, kind=kind)
+            if kind == "audio":
+                inputs[name] = await asyncio.to_thread(decode_audio, res.path, max_seconds=self.max_seconds)
+            elif kind == "image":
+                inputs[name] = Image(await asyncio.to_thread(res.path.read_bytes), res.row.mime)
+            else:
+                inputs[name] = res.path
+        return parsed, inputs
+
+    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any]) -> ToolOutcome:
+        t0 = time.perf_counter()
+        spec = TOOLS_BY_NAME.get(tool)
+        if spec is None:
+            return ToolOutcome(tool, False, error=f"There is no tool called '{tool}'.")
+        if tool in self.disabled:
+            return ToolOutcome(tool, False, error=f"The {tool} tool is disabled in this deployment.")
+        backend_name: str | None = None
+        try:
+            parsed, inputs = await self.validate(conversation_id, spec, args)
+            backend = self.registry.select(tool)
+            backend_name = backend.name
+            model = await asyncio.to_thread(self.cache.get, backend)
+            result: BackendResult = await asyncio.to_thread(backend.run, model, **inputs)
+            parent = next((getattr(parsed, n) for n, _k, _r in spec.args.artifact_fields() if getattr(parsed, n)), None)
+            stored = await self.store_outputs(conversation_id, turn_id, tool, result, parent)
+            return ToolOutcome(tool, True, text=result.text, artifacts=stored, data=result.data,
+                               backend=backend_name, seconds=time.perf_counter() - t0)
+        except ValidationError as exc:
+            msg = validation_sentence(tool, exc)
+        except (ArtifactError, MediaError, BadInput, ModelNotInstalled) as exc:
+            msg = str(exc)
+        except Exception as exc:  # a backend bug must not take the bot down
+            log.exception("tool %s failed", tool)
+            msg = f"The {tool} model failed while running ({type(exc).__name__}); the error is in the log."
+        log.info("tool %s refused/failed: %s", tool, msg)
+        return ToolOutcome(tool, False, backend=backend_name, seconds=time.perf_counter() - t0, error=msg)
+
+    async def store_outputs(self, conversation_id: int, turn_id: int | None, tool: str, result: BackendResult,
+                            parent: str | None) -> list[Artifact]:
+        stored: list[Artifact] = []
+        for out in result.outputs:
+            if out.audio is not None:
+                data = await asyncio.to_thread(encode_audio, out.audio, "wav")
+                mime, name, duration = "audio/wav", f"{out.name}.wav", out.audio.duration
+            elif out.data is not None:
+                data, mime, duration = out.data, out.mime or "application/octet-stream", None
+                name = out.name if "." in out.name else f"{out.name}.{_ext(mime)}"
+            else:
+                continue
+            row = await self.artifacts.ingest(conversation_id, data, name=name, mime=mime, source=tool,
+                                              turn_id=turn_id, parent=parent, check=False, duration=duration)
+            stored.append(row)
+        return stored
+
+
+def _ext(mime: str) -> str:
+    from audiogpt.core.artifacts import ext_for
+
+    return ext_for(mime)
+
+
+class DryRunExecutor(ToolExecutor):
+    """Validates arguments and artifact ids for real, then answers with placeholders of the right kind.
+
+    Used by ``audiogpt eval --dry-run`` to score routing without running models.
+    """
+
+    def backend_name(self, tool: str) -> str | None:
+        return "dry-run"
+
+    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any]) -> ToolOutcome:
+        t0 = time.perf_counter()
+        spec = TOOLS_BY_NAME.get(tool)
+        if spec is None:
+            return ToolOutcome(tool, False, error=f"There is no tool called '{tool}'.")
+        try:
+            parsed = spec.args.model_validate(args)
+            for name, kind, _r in spec.args.artifact_fields():
+                ref = getattr(parsed, name)
+                if ref is not None:
+                    await self.artifacts.resolve(conversation_id, ref, kind=kind)
+        except ValidationError as exc:
+            return ToolOutcome(tool, False, error=validation_sentence(tool, exc), backend="dry-run")
+        except ArtifactError as exc:
+            return ToolOutcome(tool, False, error=str(exc), backend="dry-run")
+        outputs = []
+        for i, kind in enumerate(spec.produces):
+            outputs.append(_placeholder(kind, f"{tool}_{i + 1}" if i else tool))
+        result = BackendResult(text=f"(dry run of {tool}: placeholder result)", outputs=outputs, data={"dry_run": True})
+        parent = next((getattr(parsed, n) for n, _k, _r in spec.args.artifact_fields() if getattr(parsed, n)), None)
+        stored = await self.store_outputs(conversation_id, turn_id, tool, result, parent)
+        return ToolOutcome(tool, True, text=result.text, artifacts=stored, data=result.data, backend="dry-run",
+                           seconds=time.perf_counter() - t0)
+
+
+_PNG_1x1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def _placeholder(kind: str, name: str):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from audiogpt.models.base import OutputFile
+
+    if kind == "audio":
+        return OutputFile(name=name, audio=Audio(np.zeros(16000, dtype=np.float32), 16000))
+    if kind == "image":
+        return OutputFile(name=name, data=_PNG_1x1, mime="image/png")
+    if kind == "video":
+        return OutputFile(name=f"{name}.mp4", data=b"\x00\x00\x00\x18ftypmp42placeholder", mime="video/mp4")
+    return OutputFile(name=f"{name}.txt", data=b"placeholder", mime="text/plain")

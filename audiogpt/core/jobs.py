@@ -1,0 +1,190 @@
+"""Jobs: every tool call is a row in SQL, run by a :class:`JobRunner`.
+
+A job goes queued -> running -> done | failed, with attempts, timings and the
+backend that ran it. The :class:`LocalRunner` runs jobs in this process with
+bounded concurrency and a heartbeat; a job left ``running`` by a process that
+died (its heartbeat went stale, or its pid on this host is gone) is claimed
+again by :meth:`LocalRunner.recover_orphans` at the next start. Claiming is one
+atomic UPDATE, so two processes never run the same attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from audiogpt.core.events import Progress
+from audiogpt.core.execute import Executor, ToolOutcome
+from audiogpt.storage.repos import Repository, stale_cutoff
+from audiogpt.storage.schema import Job
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Progress], Awaitable[None]]
+HOST = socket.gethostname()
+
+
+def worker_id() -> str:
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def worker_is_dead(worker: str) -> bool:
+    """True when ``worker`` ran on this host and its process no longer exists."""
+    try:
+        host, pid_s, _nonce = worker.rsplit(":", 2)
+        pid = int(pid_s)
+    except ValueError:
+        return False
+    if host != HOST:
+        return False
+    if pid == os.getpid():
+        return False  # this process: its own running jobs are live (or recovered by it)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class JobRunner(Protocol):
+    async def submit(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
+                     args: dict[str, Any], *, conversation_key: str = "", progress: ProgressFn | None = None,
+                     reply_to: str | None = None) -> ToolOutcome: ...
+
+
+class LocalRunner:
+    """Runs jobs in-process, at most ``concurrency`` at once."""
+
+    def __init__(self, repo: Repository, executor: Executor, *, concurrency: int = 2, timeout: float = 900.0,
+                 lease_seconds: float = 60.0, max_attempts: int = 3) -> None:
+        self.repo = repo
+        self.executor = executor
+        self.sem = asyncio.Semaphore(max(1, concurrency))
+        self.timeout = timeout
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.worker = worker_id()
+        self._running: set[int] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._heartbeat_task is None:
+            self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="job-heartbeat")
+
+    async def stop(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+
+    async def _heartbeat_loop(self) -> None:
+        interval = max(0.2, self.lease_seconds / 4)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.repo.heartbeat(list(self._running), self.worker)
+            except Exception:
+                log.warning("job heartbeat failed", exc_info=True)
+
+    # --- running ---------------------------------------------------------------------
+
+    async def submit(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
+                     args: dict[str, Any], *, conversation_key: str = "", progress: ProgressFn | None = None,
+                     reply_to: str | None = None) -> ToolOutcome:
+        """Create (or find) the job of this tool call and run it; a finished job returns its stored result."""
+        job, _created = await self.repo.create_job(conversation_id, turn_id, tool_call_id, tool, args)
+        return await self.run_job(job, conversation_key=conversation_key, progress=progress, reply_to=reply_to)
+
+    async def run_job(self, job: Job, *, conversation_key: str = "", progress: ProgressFn | None = None,
+                      reply_to: str | None = None) -> ToolOutcome:
+        if job.status in ("done", "failed"):
+            return await self.outcome_from_row(job)
+        async with self.sem:
+            if not await self.repo.claim_job(job.id, self.worker, stale_before=stale_cutoff(self.lease_seconds)):
+                # someone else holds a live lease: wait for their result
+                return await self._await_other(job.id)
+            job = await self.repo.get_job(job.id)
+            if job.attempts > self.max_attempts:
+                msg = f"The {job.tool} job was abandoned after {job.attempts - 1} attempts that did not finish."
+                await self.repo.finish_job(job.id, status="failed", backend=None, result=None, error=msg, seconds=0.0)
+                return ToolOutcome(job.tool, False, error=msg)
+            self._running.add(job.id)
+            await _emit(progress, Progress(conversation_key, job.id, job.tool, "started",
+                                           f"running {job.tool}", reply_to=reply_to))
+            t0 = time.perf_counter()
+            try:
+                outcome = await asyncio.wait_for(
+                    self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {})),
+                    timeout=self.timeout,
+                )
+            except TimeoutError:
+                outcome = ToolOutcome(job.tool, False, error=f"The {job.tool} job took longer than {self.timeout:.0f} s and was stopped.")
+            except asyncio.CancelledError:
+                self._running.discard(job.id)
+                await self.repo.requeue_job(job.id)
+                raise
+            finally:
+                self._running.discard(job.id)
+            outcome.seconds = time.perf_counter() - t0
+            await self.repo.finish_job(job.id, status="done" if outcome.ok else "failed", backend=outcome.backend,
+                                       result=outcome.to_json(), error=outcome.error, seconds=outcome.seconds)
+            await _emit(progress, Progress(conversation_key, job.id, job.tool, "done" if outcome.ok else "failed",
+                                           outcome.error or f"{job.tool} finished in {outcome.seconds:.1f} s",
+                                           fraction=1.0, reply_to=reply_to))
+            return outcome
+
+    async def _await_other(self, job_id: int) -> ToolOutcome:
+        while True:
+            job = await self.repo.get_job(job_id)
+            if job.status in ("done", "failed"):
+                return await self.outcome_from_row(job)
+            if job.heartbeat_at is not None and job.status == "running":
+                with contextlib.suppress(Exception):
+                    if await self.repo.claim_job(job_id, self.worker, stale_before=stale_cutoff(self.lease_seconds)):
+                        await self.repo.requeue_job(job_id)
+                        return await self.run_job(await self.repo.get_job(job_id))
+            await asyncio.sleep(0.2)
+
+    async def outcome_from_row(self, job: Job) -> ToolOutcome:
+        res = dict(job.result or {})
+        arts = []
+        for a in res.get("artifacts", []) or []:
+            row = await self.repo.find_artifact(job.conversation_id, a["id"])
+            if row is not None:
+                arts.append(row)
+        return ToolOutcome(job.tool, job.status == "done", text=res.get("text", ""), artifacts=arts,
+                           data=res.get("data", {}) or {}, backend=job.backend, seconds=job.seconds or 0.0,
+                           error=job.error)
+
+    # --- recovery --------------------------------------------------------------------
+
+    async def recover_orphans(self) -> list[Job]:
+        """Jobs left queued/running by a dead process; they are re-run by their turn's resumption."""
+        dead = [w for w in await self.repo.running_workers() if worker_is_dead(w)]
+        jobs = await self.repo.orphaned_jobs(stale_before=stale_cutoff(self.lease_seconds), dead_workers=dead)
+        for job in jobs:
+            if job.status == "running":
+                log.warning("job %d (%s) was left running by %s; it will run again", job.id, job.tool, job.worker)
+                await self.repo.requeue_job(job.id)
+        return list(jobs)
+
+
+async def _emit(progress: ProgressFn | None, event: Progress) -> None:
+    if progress is None:
+        return
+    try:
+        await progress(event)
+    except Exception:  # a failing spinner must not fail the job
+        log.warning("progress callback failed", exc_info=True)

@@ -1,0 +1,134 @@
+"""The contract every model backend implements, and the audio value passed around.
+
+Backends know nothing about chats, platforms or storage: they receive decoded
+inputs (an :class:`Audio`, image bytes, plain arguments) and return a
+:class:`BackendResult`. Core turns artifact ids into inputs and outputs into
+artifacts, so a backend can be reused by any runner (in-process, Ray Serve).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+BackendKind = Literal["full", "lite"]
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio: float32 samples in [-1, 1].
+
+    ``samples`` is 1-D for mono or ``(channels, frames)`` for multi-channel.
+    """
+
+    samples: np.ndarray
+    sample_rate: int  # Hertz
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else int(self.samples.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[-1])
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.frames / float(self.sample_rate) if self.sample_rate else 0.0
+
+    def mono(self) -> Audio:
+        if self.samples.ndim == 1:
+            return self
+        return Audio(self.samples.mean(axis=0).astype(np.float32), self.sample_rate)
+
+
+@dataclass(frozen=True)
+class Image:
+    """An encoded image as received (PNG/JPEG/...)."""
+
+    data: bytes
+    mime: str = "image/png"
+
+
+@dataclass
+class OutputFile:
+    """One file a backend produced. Either ``audio`` (core encodes it) or raw ``data``."""
+
+    name: str  # a short stem such as "speech" or "timeline"; core adds the id and extension
+    audio: Audio | None = None
+    data: bytes | None = None
+    mime: str | None = None  # required with ``data``
+    description: str = ""
+
+
+@dataclass
+class BackendResult:
+    """What a backend returns: text for the LLM/user, files, and structured data."""
+
+    text: str = ""
+    outputs: list[OutputFile] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Capability record (Wyoming ``Info`` style): what a backend is and whether it can run here."""
+
+    name: str  # e.g. "faster-whisper-tiny-en"
+    task: str  # tool name it serves
+    kind: BackendKind
+    model: str  # model id or package it loads
+    licence: str
+    installed: bool
+    install_hint: str = ""  # how to install it, one clause
+    reason: str = ""  # why it is not available, one sentence
+    memory_mb: int = 0  # rough resident size once loaded, for the cache budget
+    description: str = ""
+
+    def unavailable_message(self) -> str:
+        """The one sentence a user gets when this backend cannot run."""
+        msg = self.reason or f"The {self.kind} backend '{self.name}' for {self.task} is not installed."
+        if self.install_hint:
+            msg = msg.rstrip(".") + f"; {self.install_hint}."
+        return msg
+
+
+class ModelNotInstalled(RuntimeError):
+    """Raised when a backend's package or weights are absent. ``str()`` is one sentence."""
+
+
+class BadInput(ValueError):
+    """Raised by a backend for input it cannot work with. ``str()`` is one sentence for the user."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One model behind one task. Nothing heavy happens in ``__init__``."""
+
+    name: str
+    task: str
+    kind: BackendKind
+
+    def describe(self) -> BackendInfo:
+        """Cheap: must not import heavy packages or load weights."""
+        ...
+
+    def load(self) -> Any:
+        """Load weights (blocking; called in a worker thread, cached by the runtime)."""
+        ...
+
+    def run(self, model: Any, **inputs: Any) -> BackendResult:
+        """Run inference (blocking; called in a worker thread) with the object ``load`` returned."""
+        ...
+
+
+def have_module(name: str) -> bool:
+    """True when ``name`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

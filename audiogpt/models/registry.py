@@ -1,0 +1,132 @@
+"""Which backends exist for which task, and how one is chosen.
+
+``auto`` picks the first installed full backend when a GPU is present, else the
+first installed lite backend. Tasks whose models arrive in later releases are
+listed in :data:`PLANNED` so the tool can say exactly what is missing instead
+of failing obscurely.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from audiogpt.models.base import Backend, BackendInfo, ModelNotInstalled
+
+log = logging.getLogger(__name__)
+
+
+def _speech_backends() -> list[Backend]:
+    from audiogpt.models.speech.asr_lite import FasterWhisperTinyEn
+    from audiogpt.models.speech.tts_piper import PiperJoeMedium
+
+    return [FasterWhisperTinyEn(), PiperJoeMedium()]
+
+
+# Factories run once, lazily; each returns backends for one or more tasks.
+FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A backend this release does not ship yet: shown by ``audiogpt tools`` and in tool errors."""
+
+    full: str
+    lite: str
+
+
+PLANNED: dict[str, Planned] = {
+    "speech_translation": Planned("Whisper + NLLB (openai/whisper-small, facebook/nllb-200-distilled-600M)", "none yet"),
+    "style_transfer": Planned("a zero-shot voice cloning TTS", "none yet"),
+    "speech_enhancement": Planned("a neural speech enhancer (e.g. DeepFilterNet3)", "none yet"),
+    "speech_separation": Planned("a speech separation model (e.g. SepFormer)", "none yet"),
+    "mono_to_binaural": Planned("a neural binaural renderer", "none yet"),
+    "audio_inpainting": Planned("a latent diffusion inpainter", "none yet"),
+    "sound_extraction": Planned("a language-queried source separator (e.g. AudioSep)", "none yet"),
+    "target_sound_detection": Planned("a text-queried sound event detector (e.g. CLAP)", "none yet"),
+    "sound_detection": Planned("an AudioSet tagger (e.g. PANNs/YAMNet)", "none yet"),
+    "talking_head": Planned("a speech-driven portrait animator (e.g. SadTalker)", "none yet"),
+    "text_to_audio": Planned("AudioLDM 2 (cvssp/audioldm2) via diffusers", "none yet"),
+    "image_to_audio": Planned("an image captioner feeding text-to-audio", "none yet"),
+    "audio_to_text": Planned("an audio captioning model", "none yet"),
+    "singing_synthesis": Planned("a singing voice synthesiser (e.g. DiffSinger)", "none yet"),
+    "text_to_music": Planned("MusicGen (facebook/musicgen-small) via transformers", "none yet"),
+}
+
+
+class Registry:
+    """All backends by task, built lazily; selection honours per-task settings."""
+
+    def __init__(self, preferences: dict[str, str] | None = None, device: str = "cpu",
+                 factories: list[Callable[[], list[Backend]]] | None = None) -> None:
+        self.preferences = dict(preferences or {})
+        self.device = device
+        self._factories = factories if factories is not None else FACTORIES
+        self._by_task: dict[str, list[Backend]] | None = None
+
+    def _build(self) -> dict[str, list[Backend]]:
+        if self._by_task is None:
+            by_task: dict[str, list[Backend]] = {}
+            for factory in self._factories:
+                try:
+                    backends = factory()
+                except ImportError as exc:  # a backend module whose import fails is simply absent
+                    log.warning("backend factory %s unavailable: %s", getattr(factory, "__name__", factory), exc)
+                    continue
+                for b in backends:
+                    by_task.setdefault(b.task, []).append(b)
+            self._by_task = by_task
+        return self._by_task
+
+    def register(self, backend: Backend) -> None:
+        self._build().setdefault(backend.task, []).insert(0, backend)
+
+    def backends(self, task: str) -> list[Backend]:
+        return list(self._build().get(task, []))
+
+    def infos(self, task: str) -> list[BackendInfo]:
+        return [b.describe() for b in self.backends(task)]
+
+    def select(self, task: str) -> Backend:
+        """The backend to run for ``task``, or :class:`ModelNotInstalled` with one clear sentence."""
+        pref = self.preferences.get(task, "auto")
+        candidates = self.backends(task)
+        infos = {b.name: b.describe() for b in candidates}
+        if pref not in ("auto", "full", "lite"):
+            named = [b for b in candidates if b.name == pref]
+            if not named:
+                names = ", ".join(infos) or "none"
+                raise ModelNotInstalled(f"The backend '{pref}' configured for {task} does not exist (available: {names}).")
+            if not infos[pref].installed:
+                raise ModelNotInstalled(infos[pref].unavailable_message())
+            return named[0]
+        if pref == "auto":
+            order = ["full", "lite"] if self.device != "cpu" else ["lite", "full"]
+        else:
+            order = [pref]
+        for kind in order:
+            for b in candidates:
+                if b.kind == kind and infos[b.name].installed:
+                    return b
+        wanted = [b for b in candidates if b.kind in order]
+        if wanted:
+            raise ModelNotInstalled(infos[wanted[0].name].unavailable_message())
+        return self._raise_planned(task, pref)
+
+    def _raise_planned(self, task: str, pref: str) -> Backend:
+        plan = PLANNED.get(task)
+        if plan is None:
+            raise ModelNotInstalled(f"No {pref if pref != 'auto' else ''} backend for {task} is installed in this deployment.".replace("  ", " "))
+        raise ModelNotInstalled(
+            f"No model for {task} is installed in this deployment: this release ships no lite backend for it, "
+            f"and its full backend ({plan.full}) is not part of this build yet."
+        )
+
+    def availability(self, task: str) -> str:
+        """A short phrase for the LLM: which backend would run, or why none can."""
+        try:
+            b = self.select(task)
+        except ModelNotInstalled as exc:
+            return f"[Unavailable here: {exc}]"
+        return f"[Available: {b.kind} backend {b.name}.]"

@@ -1,0 +1,1 @@
+"""Persistence: SQL schema and repositories (SQLAlchemy 2 async), and the artifact blob store."""

@@ -1,0 +1,106 @@
+"""Database engine, sessions and migrations.
+
+The app runs Alembic's ``upgrade head`` at start on the same async engine, so
+SQLite (default) and PostgreSQL go through one path. A database that is briefly
+unavailable at start is retried with backoff before giving up with one sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached; ``str()`` is one sentence for the operator."""
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def _upgrade(conn: Connection) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+class Database:
+    """Owns the async engine and the session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def connect(self, *, retries: int = 5, backoff: float = 0.5) -> None:
+        """Wait for the server (with backoff), then migrate to head."""
+        delay = backoff
+        for attempt in range(1, retries + 1):
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                break
+            except Exception as exc:  # driver errors differ per backend
+                if attempt == retries:
+                    log.error("database unreachable after %d attempts: %r", attempt, exc)
+                    raise DatabaseUnavailable(
+                        f"The database at {self.safe_url} could not be reached after {attempt} attempts ({type(exc).__name__})."
+                    ) from exc
+                log.warning("database not reachable (attempt %d/%d): %r; retrying in %.1fs", attempt, retries, exc, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+        await self.migrate()
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
