@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -54,11 +54,11 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(60.0, description="A running job whose heartbeat is older is taken over.")
     job_max_attempts: int = Field(3, description="Attempts before a job is failed for good.")
     model_memory_mb: int = Field(4096, description="Memory budget of the model cache (LRU eviction).")
-    backends: dict[str, str] = Field(
+    backends: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description='Per-task backend choice as JSON: {"speech_recognition": "lite"}; "auto" (default), "full", "lite" or a backend name.',
     )
-    disabled_tools: list[str] = Field(default_factory=list, description="Tools this deployment hides.")
+    disabled_tools: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Tools this deployment hides.")
 
     # --- media limits ---
     max_upload_mb: float = Field(50.0, description="Largest attachment accepted, in MB.")

@@ -80,7 +80,7 @@ async def run_loop(model: BaseChatModel, messages: list[BaseMessage], tools: lis
             ai = await asyncio.wait_for(bound.ainvoke(messages), timeout=timeout)
         except TimeoutError as exc:
             log.warning("LLM timed out after %.0fs", timeout)
-            raise EngineTimeout(f"The language model did not answer within {timeout:.0f} seconds; please try again.") from exc
+            raise EngineTimeout(f"The language model did not answer within {timeout:g} seconds; please try again.") from exc
         except Exception as exc:
             log.error("LLM call failed: %r", exc, exc_info=True)
             raise EngineError(f"The language model could not be reached ({type(exc).__name__}); please try again.") from exc
