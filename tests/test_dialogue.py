@@ -228,3 +228,30 @@ async def test_image_with_an_audio_name_is_refused_by_audio_tools(app_factory) -
     app = await app_factory(model=ScriptedChatModel(script=enhance_script), registry=registry_with(GainBackend()))
     out = await app.dialogue.handle(incoming("clean this", bytes_attachment(_PNG_1x1, "picture.wav")))
     assert out.text == "Sorry: a1 is an image file, not an audio file."
+
+
+async def test_progress_events_for_each_job(app_factory) -> None:  # type: ignore[no-untyped-def]
+    events: list[tuple[str, str]] = []
+
+    async def progress(ev):  # type: ignore[no-untyped-def]
+        events.append((ev.tool, ev.kind))
+
+    app = await app_factory(model=ScriptedChatModel(script=enhance_script), registry=registry_with(GainBackend()))
+    await app.dialogue.handle(incoming("clean", bytes_attachment(tone_wav(), "n.wav")), progress=progress)
+    assert events == [("speech_enhancement", "started"), ("speech_enhancement", "done")]
+
+
+async def test_a_tool_can_only_open_its_own_conversations_artifacts(app_factory) -> None:  # type: ignore[no-untyped-def]
+    from audiogpt.core.artifacts import ArtifactError
+
+    app = await app_factory(model=ScriptedChatModel(script=lambda m: AIMessage(content="ok")))
+    await app.dialogue.handle(incoming("mine", bytes_attachment(tone_wav(), "secret.wav"), key="alice"))
+    await app.dialogue.handle(incoming("hi", key="bob"))
+    alice = await app.repo.find_conversation("alice")
+    bob = await app.repo.find_conversation("bob")
+    assert (await app.artifacts.resolve(alice.id, "a1")).path.is_file()
+    for ref, msg in [("a1", "There is no artifact a1 in this conversation."),
+                     ("../../etc/passwd", "'../../etc/passwd' is not an artifact id; files are named by ids such as a1, a2."),
+                     ("/etc/passwd", "is not an artifact id"), ("a1/../../x", "is not an artifact id"), (3, "must be named by its id")]:
+        with pytest.raises(ArtifactError, match=msg.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
+            await app.artifacts.resolve(bob.id, ref)
