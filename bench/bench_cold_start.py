@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import pct, table  # noqa: E402
+from common import pct, table
 
 
 def once(data_dir: str) -> float:

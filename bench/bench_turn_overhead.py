@@ -20,13 +20,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import pct, table  # noqa: E402
+from common import pct, table
 
-from audiogpt.config import Settings  # noqa: E402
-from audiogpt.core.app import App  # noqa: E402
-from audiogpt.core.events import Incoming  # noqa: E402
-from audiogpt.models.base import BackendInfo, BackendResult  # noqa: E402
-from audiogpt.models.registry import Registry  # noqa: E402
+from audiogpt.config import Settings
+from audiogpt.core.app import App
+from audiogpt.core.events import Incoming
+from audiogpt.models.base import BackendInfo, BackendResult
+from audiogpt.models.registry import Registry
 
 
 class NoopTextToAudio:

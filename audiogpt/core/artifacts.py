@@ -15,9 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiogpt.core.media import MediaError, MediaInfo, check_limits, probe, sniff
-
 from audiogpt.core.events import ArtifactOut
+from audiogpt.core.media import MediaError, MediaInfo, check_limits, probe, sniff
 from audiogpt.storage.blobs import LocalBlobStore, sha256_hex
 from audiogpt.storage.repos import Repository
 from audiogpt.storage.schema import Artifact
@@ -91,7 +90,7 @@ class ArtifactService:
             except MediaError as exc:
                 if check:
                     log.info("rejecting %s (%s): %s", name, mime, exc)
-                    raise ArtifactError(str(exc)) from exc
+                    raise ArtifactError(_about(name, str(exc))) from exc
                 log.warning("could not probe generated file %s: %s", name, exc)
                 info = None
             if info is None:
@@ -100,10 +99,11 @@ class ArtifactService:
                 try:
                     check_limits(info, max_bytes=self.max_bytes, max_seconds=self.max_seconds)
                 except MediaError as exc:
-                    raise ArtifactError(str(exc)) from exc
+                    raise ArtifactError(_about(name, str(exc))) from exc
             if info is not None:
                 duration = info.duration
                 kind = info.kind if info.kind in ("audio", "video") else kind
+                mime = info.mime or mime
         row, _created = await self.repo.add_artifact(
             conversation_id, sha256=digest, blob=key, kind=kind, mime=mime, name=safe_name(name, f"file.{ext}"),
             size=len(data), duration=duration, source=source, parent=parent, turn_id=turn_id,
@@ -135,6 +135,14 @@ class ArtifactService:
     def to_out(self, row: Artifact) -> ArtifactOut:
         return ArtifactOut(id=row.short_id, path=str(self.store.path(row.blob)), mime=row.mime, kind=row.kind,
                            name=row.name, duration=row.duration, size=row.size)
+
+
+def _about(name: str, sentence: str) -> str:
+    """Name the file in a media error sentence, so a user who sent several knows which one."""
+    shown = safe_name(name)
+    if shown in sentence:
+        return sentence
+    return f"'{shown}': {sentence[:1].lower()}{sentence[1:]}"
 
 
 def _article(word: str) -> str:
