@@ -53,6 +53,7 @@ class TurnContext:
     progress: ProgressFn | None
     records: list[ToolCallRecord]
     new_artifacts: list[Artifact]
+    voice_problem: str = ""
 
 
 class Dialogue:
@@ -101,11 +102,13 @@ class Dialogue:
         text = incoming.text.strip()
         if incoming.is_voice and ctx.attachments and not text:
             text = await self._transcribe_voice(ctx, ctx.attachments[0])
+            if not text:
+                problems.append(ctx.voice_problem or "I could not hear any speech in your voice message.")
         ctx.incoming_text = text
         await self.repo.add_message(conv.id, turn.id, "user", text,
                                     {"text": text, "attachments": ctx.attachments, "author": incoming.author,
                                      "problems": problems})
-        if problems and not (ctx.attachments and text):
+        if (problems and not (ctx.attachments and text)) or (incoming.is_voice and not text):
             reply = " ".join(problems)
             out = await self._finish(ctx, reply, status="done")
         elif not text and not ctx.attachments:
@@ -129,7 +132,13 @@ class Dialogue:
 
     async def _transcribe_voice(self, ctx: TurnContext, art_id: str) -> str:
         outcome = await self._submit(ctx, "voice-in", "speech_recognition", {"audio": art_id})
-        return outcome.text.strip() if outcome.ok else ""
+        if not outcome.ok:
+            ctx.voice_problem = outcome.error or "I could not transcribe your voice message."
+            return ""
+        text = str(outcome.data.get("transcript", outcome.text)).strip()
+        if not text:
+            ctx.voice_problem = "I could not hear any speech in your voice message."
+        return text
 
     async def _submit(self, ctx: TurnContext, call_id: str, tool: str, args: dict[str, Any]) -> ToolOutcome:
         outcome = await self.runner.submit(ctx.conversation.id, ctx.turn.id, call_id, tool, args,

@@ -1,0 +1,51 @@
+"""Modality transformation: a voice message is transcribed, and the answer comes back as voice."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from audiogpt.core.events import Incoming
+from audiogpt.core.media import decode_audio_bytes, encode_voice_message
+from tests.helpers import ScriptedChatModel, bytes_attachment
+
+
+async def test_voice_message_in_voice_answer_out(app_factory) -> None:  # type: ignore[no-untyped-def]
+    app = await app_factory(model=ScriptedChatModel(script=lambda m: AIMessage(content="ok")))
+    from audiogpt.models.speech.tts_piper import PiperJoeMedium
+
+    tts = PiperJoeMedium()
+    speech = tts.run(tts.load(), text="What time does the meeting start?").outputs[0].audio
+    voice = encode_voice_message(speech)
+    heard: list[str] = []
+
+    def script(messages: list[BaseMessage]) -> AIMessage:
+        human = next(m for m in reversed(messages) if isinstance(m, HumanMessage))
+        heard.append(human.additional_kwargs["audiogpt"]["text"])
+        return AIMessage(content="The meeting starts at nine.")
+
+    app.dialogue.model = ScriptedChatModel(script=script)
+    out = await app.dialogue.handle(Incoming(platform="test", conversation="v", author="u", text="",
+                                             attachments=(bytes_attachment(voice.data, "voice-message.ogg", "audio/ogg"),),
+                                             is_voice=True))
+    assert "meeting" in heard[0].lower() and "start" in heard[0].lower()
+    assert out.as_voice and out.text == "The meeting starts at nine."
+    assert [c.tool for c in out.tool_calls] == ["speech_recognition", "text_to_speech"]
+    reply = [a for a in out.artifacts if a.kind == "audio"]
+    assert len(reply) == 1
+    audio = decode_audio_bytes(open(reply[0].path, "rb").read())
+    assert audio.duration > 1.0
+
+
+async def test_silent_voice_message_gets_one_sentence(app_factory) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from audiogpt.models.base import Audio
+
+    model = ScriptedChatModel(script=lambda m: AIMessage(content="should not be asked"))
+    app = await app_factory(model=model)
+    voice = encode_voice_message(Audio(np.zeros(48000 * 2, dtype=np.float32), 48000))
+    out = await app.dialogue.handle(Incoming(platform="test", conversation="v", author="u", text="",
+                                             attachments=(bytes_attachment(voice.data, "voice.ogg", "audio/ogg"),),
+                                             is_voice=True))
+    assert out.text == "I could not hear any speech in your voice message."
+    assert model.calls == 0
