@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from audiogpt.core.events import Incoming
@@ -32,7 +34,7 @@ async def test_voice_message_in_voice_answer_out(app_factory) -> None:  # type: 
     assert [c.tool for c in out.tool_calls] == ["speech_recognition", "text_to_speech"]
     reply = [a for a in out.artifacts if a.kind == "audio"]
     assert len(reply) == 1
-    audio = decode_audio_bytes(open(reply[0].path, "rb").read())
+    audio = decode_audio_bytes(Path(reply[0].path).read_bytes())
     assert audio.duration > 1.0
 
 

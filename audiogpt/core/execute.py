@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from audiogpt.core.media import MediaError, decode_audio, encode_audio
 from pydantic import ValidationError
 
 from audiogpt.core.artifacts import ArtifactError, ArtifactService
+from audiogpt.core.media import MediaError, decode_audio, encode_audio
 from audiogpt.core.tools import TOOLS_BY_NAME, ToolArgs, ToolSpec
 from audiogpt.models.base import Audio, BackendResult, BadInput, Image, ModelNotInstalled
 from audiogpt.models.registry import Registry

@@ -1,0 +1,1 @@
+"""Platform-agnostic core: events, the dialogue turn, engines, tools, jobs, media, artifacts."""

@@ -1,0 +1,403 @@
+"""The offline planner: from one user turn (plus conversation) to a reply or a plan of tool calls.
+
+Pipeline: protect quoted text -> split into request segments -> route each by
+embedding similarity (planner_router) -> resolve follow-ups against history
+("same for this one", "what about Swedish?") -> merge and drop chit-chat ->
+build validated calls with artifact references (planner_build) -> group
+independent calls into parallel steps.
+
+Stateless and deterministic: the chat model re-plans on every call of the tool
+loop and must get the same plan each time.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import replace
+from typing import Any
+
+from audiogpt.core.engine import planner_args as A
+from audiogpt.core.engine.planner_build import Builder, Context, NeedInput
+from audiogpt.core.engine.planner_followup import follow_up
+from audiogpt.core.engine.planner_pairs import tie_break
+from audiogpt.core.engine.planner_replies import (
+    CHAT_REPLIES,
+    TOOL_PHRASES,
+    clarify,
+    clarify_options,
+    unknown_request,
+    unsupported,
+    what_to_do_with,
+)
+from audiogpt.core.engine.planner_router import REQUIRED_KIND, TOOL_CLASSES, VOICE_REF_RE, Router
+from audiogpt.core.engine.planner_segment import CuesFactory, RoutedSegment, segment_and_route
+from audiogpt.core.engine.planner_text import (
+    Segment,
+    is_request,
+    normalise_words,
+    protect,
+    starts_with_action,
+)
+from audiogpt.core.engine.planner_types import Plan, PlanRequest, Ref, Task
+from audiogpt.core.tools import get_tool
+
+TOOL_MIN = 0.30  # below this nothing is confident enough to run
+CLARIFY_MARGIN = 0.015  # top two tools closer than this (and not benign): ask
+PAIR_MARGIN = 0.1  # closer than this, a known confusable pair is settled by its lexical cue
+BENIGN_PAIRS = {frozenset({"audio_to_text", "sound_detection"})}
+_router: Router | None = None
+_router_lock = threading.Lock()
+
+
+def get_router() -> Router:
+    """The process-wide router (embeds its exemplars on first use)."""
+    global _router
+    if _router is None:
+        with _router_lock:
+            if _router is None:
+                _router = Router()
+    return _router
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def plan(req: PlanRequest, router: Router | None = None) -> Plan:
+    """Plan the current turn. Never raises for user input; returns a reply instead."""
+    router = router or get_router()
+    ctx = Context.of(req)
+    text = req.text.strip()
+    if not re.search(r"\w", text):
+        resumed = _resume_pending(ctx, router)
+        if resumed is not None:
+            return resumed
+        if ctx.attachments:
+            return Plan(reply=what_to_do_with([a.id for a in ctx.attachments]), kind="chat")
+        return Plan(reply=unknown_request(), kind="unknown")
+
+    forced: dict[frozenset[str], str] = {}
+    last = req.history[-1] if req.history else None
+    options = clarify_options(last.reply) if last else []
+    if last and options:
+        choice = _pick_option(text, options, router)
+        if choice:
+            forced[frozenset(options)] = choice
+            prev_req = replace(req, text=last.text, attachments=req.attachments or last.attachments)
+            return _plan_text(prev_req, Context.of(prev_req), router, forced)
+
+    answered = _answer_pending_question(req, router)
+    if answered is not None:
+        return answered
+    result = _plan_text(req, ctx, router, forced)
+    if result.kind in ("chat", "unknown") and ctx.attachments:
+        resumed = _resume_pending(ctx, router)
+        if resumed is not None:
+            return resumed
+        if result.kind == "unknown" or result.debug.get("chat") in ("chat:thanks", "chat:greeting", "chat:sharing"):
+            return Plan(reply=what_to_do_with([a.id for a in ctx.attachments]), kind="chat", debug=result.debug)
+    return result
+
+
+def _pick_option(text: str, options: list[str], router: Router) -> str | None:
+    t = text.lower()
+    if re.search(r"\b(first|former|1st|option 1|number 1|the 1)\b", t) or t.strip(" .!") in {"1", "a"}:
+        return options[0]
+    if re.search(r"\b(second|latter|2nd|option 2|number 2|other one)\b", t) or t.strip(" .!") in {"2", "b"}:
+        return options[1] if len(options) > 1 else None
+    r = router.route(normalise_words(text))
+    ranked = [c for c, _ in r.tools()]
+    best = min(options, key=lambda o: ranked.index(o) if o in ranked else 99)
+    if r.best in options or (r.best not in TOOL_CLASSES and len(text.split()) <= 6):
+        return best if r.best in options or r.best_score < TOOL_MIN else None
+    return None
+
+
+def _answer_pending_question(req: PlanRequest, router: Router) -> Plan | None:
+    """'Which sound should I extract?' -> 'the dog': fill the missing argument and run the request."""
+    if not req.history or starts_with_action(req.text):
+        return None
+    last = req.history[-1]
+    if last.calls or not last.text.strip():
+        return None
+    before = replace(
+        req,
+        text=last.text,
+        attachments=last.attachments,
+        artifacts=[a for a in req.artifacts if a.id not in req.attachments],
+        history=req.history[:-1],
+    )
+    prev = _plan_text(before, Context.of(before), router, {})
+    need = prev.debug.get("need")
+    if prev.kind != "need_arg" or not need:
+        return None
+    prot = protect(req.text)
+    value = prot.spans[0] if prot.spans else req.text.strip().strip("\"'")
+    value = re.sub(r"[\s,]+(?:please|pls|thanks|thank you)\s*$", "", value, flags=re.I).strip()
+    if need["arg"] == "query":
+        value = A.sound_query(value, []) or value.strip(" .!?")
+    if not value:
+        return None
+    now = replace(req, text=last.text, attachments=req.attachments or last.attachments, history=req.history[:-1])
+    p = _plan_text(now, Context.of(now), router, {}, {need["tool"]: {need["arg"]: value}})
+    return p if p.tasks else None
+
+
+def _resume_pending(ctx: Context, router: Router) -> Plan | None:
+    """'Here it is' + a file, after we asked for a file: run the earlier request now."""
+    if not ctx.req.history:
+        return None
+    last = ctx.req.history[-1]
+    if last.calls or not last.text.strip():
+        return None
+    before = replace(
+        ctx.req,
+        text=last.text,
+        attachments=[],
+        artifacts=[a for a in ctx.req.artifacts if a.id not in ctx.req.attachments],
+        history=ctx.req.history[:-1],
+    )
+    if _plan_text(before, Context.of(before), router, {}).kind != "need_file":
+        return None
+    now = replace(ctx.req, text=last.text, history=ctx.req.history[:-1])
+    p = _plan_text(now, Context.of(now), router, {})
+    return p if p.tasks else None
+
+
+# --- planning one text -------------------------------------------------------------------------
+
+
+def _plan_text(
+    req: PlanRequest,
+    ctx: Context,
+    router: Router,
+    forced: dict[frozenset[str], str],
+    answers: dict[str, dict[str, Any]] | None = None,
+) -> Plan:
+    """Plan one text; ``answers`` fills arguments the user gave after we asked ({tool: {arg: value}})."""
+    cues = CuesFactory(
+        image_attached=any(a.kind == "image" for a in ctx.attachments),
+        audio_attached=any(a.kind == "audio" for a in ctx.attachments),
+        image_ids={a.id for a in req.artifacts if a.kind == "image"},
+        audio_any=ctx.has("audio"),
+        image_any=ctx.has("image"),
+        voice_ref=bool(VOICE_REF_RE.search(req.text)),
+    )
+    _, segs = segment_and_route(req.text, router, cues, {a.id: a.kind for a in req.artifacts})
+    debug: dict[str, Any] = {"segments": [(s.segment.routing, s.routed.ranking[:3]) for s in segs]}
+
+    decisions: list[tuple[Segment, str, dict[str, Any]]] = []  # (segment, class, overrides)
+    for rs in segs:
+        cls, ov = _decide(rs, ctx, forced)
+        decisions.append((rs.segment, cls, ov))
+    # An unclear piece is settled by the rest of the message when another piece asks for one
+    # of its options ("I got this from my Italian neighbour, what does she want? translate pls").
+    decided = {c for _, c, ov in decisions if c in TOOL_CLASSES and "__options__" not in ov}
+    for i, (seg, cls, ov) in enumerate(decisions):
+        options = ov.get("options") or ov.get("__options__") or []
+        # Only a clause that is not itself a request ("what does she want?") defers to the others.
+        defer = cls == "clarify" or not starts_with_action(seg.text)
+        hit = [o for o in options if o in decided] if defer else []
+        if hit:
+            decisions[i] = (seg, hit[0], {})
+        elif cls == "clarify" and not is_request(seg.text) and decided:
+            decisions[i] = (seg, options[0], {})  # a statement beside a clear request: context only
+        elif cls == "clarify":
+            return Plan(reply=clarify(options), kind="clarify", debug=debug)
+        elif "__options__" in ov:
+            decisions[i] = (seg, cls, {k: v for k, v in ov.items() if k != "__options__"})
+
+    decisions = _fold_context(decisions)
+    tool_decisions = [d for d in decisions if d[1] in TOOL_CLASSES]
+    if not tool_decisions:
+        return _reply_for(decisions, debug)
+    if len(tool_decisions) == 1 and tool_decisions[0][2].get("__repeat__"):
+        repeated = _repeat(tool_decisions[0][0], ctx, router)
+        if repeated is not None:
+            return repeated
+    tool_decisions = [(s, c, {k: v for k, v in o.items() if k != "__repeat__"}) for s, c, o in tool_decisions]
+    notes = [
+        f"I can't do this part: \u201c{seg.text}\u201d (no tool for it)."
+        for seg, cls, _ in decisions
+        if cls == "unsupported" and is_request(seg.text)
+    ]
+    merged = _merge_same_tool(tool_decisions)
+    builder = Builder(ctx)
+    try:
+        for seg, tool, overrides in merged:
+            if req.allowed_tools is not None and tool not in req.allowed_tools:
+                raise NeedInput(
+                    f"Sorry, the tool to {TOOL_PHRASES.get(tool, tool)} ({tool}) is switched off in this deployment.",
+                    "unsupported",
+                )
+            builder.build(seg, tool, {**overrides, **(answers or {}).get(tool, {})})
+    except NeedInput as e:
+        if e.tool:
+            debug["need"] = {"tool": e.tool, "arg": e.arg}
+        return Plan(reply=e.reply, kind=e.kind, debug=debug)
+    if not builder.tasks:
+        return Plan(reply=unknown_request(), kind="unknown", debug=debug)
+    steps = _levels(builder.tasks)
+    debug["notes"] = notes
+    return Plan(kind="tools", tasks=builder.tasks, steps=steps, debug=debug)
+
+
+def _fold_context(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> list[tuple[Segment, str, dict[str, Any]]]:
+    """Statements ('It was recorded in a church', 'there are two people') are context for the
+    requests of the same message, not requests of their own; their words still inform
+    arguments such as the number of speakers or the language."""
+    if not any(c in TOOL_CLASSES and is_request(s.text) for s, c, _ in decisions):
+        return decisions
+    out: list[tuple[Segment, str, dict[str, Any]]] = []
+    pending: list[str] = []
+    for seg, cls, ov in decisions:
+        if not is_request(seg.text) and (cls in TOOL_CLASSES or cls == "unsupported"):
+            pending.append(seg.text)
+            continue
+        if pending and cls in TOOL_CLASSES:
+            seg = replace(seg, context=" ".join([seg.context, *pending]).strip())
+            pending = []
+        out.append((seg, cls, ov))
+    if pending:
+        for i in range(len(out) - 1, -1, -1):
+            if out[i][1] in TOOL_CLASSES:
+                seg = out[i][0]
+                out[i] = (replace(seg, context=" ".join([seg.context, *pending]).strip()), out[i][1], out[i][2])
+                break
+    return out
+
+
+def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) -> tuple[str, dict[str, Any]]:
+    """Class of one segment (a tool, a chat class, 'unsupported', 'unknown' or 'clarify').
+
+    A decision taken on a thin margin carries ``__options__`` (the two candidates) so
+    that the rest of the message can still settle it.
+    """
+    r = rs.routed
+    seg = rs.segment
+    follow = follow_up(seg, r, ctx)
+    if follow is not None:
+        return follow
+    best, score = r.best, r.best_score
+    if best not in TOOL_CLASSES:
+        return best, {}
+    if score < TOOL_MIN:
+        return "unknown", {}
+    tools = r.tools()
+    if len(tools) < 2:
+        return best, {}
+    (t1, s1), (t2, s2) = tools[0], tools[1]
+    pair = frozenset({t1, t2})
+    if pair in forced:
+        return forced[pair], {}
+    if not _feasible(t1, ctx) and _feasible(t2, ctx) and s1 - s2 < 2 * PAIR_MARGIN:
+        # "speak 'good night' in French" with no recording anywhere is not a translation;
+        # "an audio description of this picture" with only a picture is not captioning.
+        attached = {a.kind for a in ctx.attachments}
+        if seg.quotes or REQUIRED_KIND.get(t2) in attached:
+            return t2, {}
+    if s1 - s2 >= PAIR_MARGIN:
+        return best, {}
+    opts = {"__options__": [t1, t2]}
+    settled = tie_break(pair, seg.routing, ctx)
+    if settled is not None:
+        return settled, opts
+    if pair in BENIGN_PAIRS or s1 - s2 >= CLARIFY_MARGIN:
+        return t1, opts
+    return "clarify", {"options": [t1, t2]}
+
+
+def _feasible(tool: str, ctx: Context) -> bool:
+    """Can the tool's required input be found in this conversation?"""
+    kind = REQUIRED_KIND.get(tool)
+    return kind is None or tool == "talking_head" or ctx.has(kind)
+
+
+def _repeat(seg: Segment, ctx: Context, router: Router) -> Plan | None:
+    """'Same for this one' / 'again': re-plan the last request that ran tools, on the new file if any."""
+    found = None
+    for i in range(len(ctx.req.history) - 1, -1, -1):
+        if any(c.ok for c in ctx.req.history[i].calls):
+            found = i
+            break
+    if found is None:
+        return None
+    prev_text = ctx.req.history[found].text
+    named = A.artifact_ids(seg.text)
+    if not named:
+        kinds = [k for c in ctx.req.history[found].calls for _, k, _ in get_tool(c.name).args.artifact_fields()]
+        pick = Builder(ctx).ordinal(seg, kinds[0]) if kinds else None
+        named = [pick] if pick else []
+    new_ids = named or [a.id for a in ctx.attachments]
+    old = A.artifact_ids(prev_text)
+    if new_ids and old:
+        prev_text = A.ARTIFACT_RE.sub(new_ids[0], prev_text)
+    elif named:
+        prev_text = f"{prev_text} ({' and '.join(named)})"
+    again = replace(ctx.req, text=prev_text, history=ctx.req.history[:found])
+    p = _plan_text(again, Context.of(again), router, {})
+    return p if p.tasks else None
+
+
+# Adjacent pieces that are one request: 'imitate the voice in a1 and read: ...' is one style
+# transfer; 'animate this photo and have it say ...' is one talking head (which speaks first).
+_ABSORB = {
+    frozenset({"style_transfer", "text_to_speech"}): "style_transfer",
+    frozenset({"talking_head", "text_to_speech"}): "talking_head",
+}
+
+
+def _merge_same_tool(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> list[tuple[Segment, str, dict[str, Any]]]:
+    """Adjacent segments routed to the same tool are one request ('is there a siren? when?')."""
+    out: list[tuple[Segment, str, dict[str, Any]]] = []
+    for seg, tool, ov in decisions:
+        prev_tool = out[-1][1] if out else None
+        merged_tool = tool if prev_tool == tool else _ABSORB.get(frozenset({prev_tool or "", tool}))
+        one_has_text = out and bool(out[-1][0].quotes) != bool(seg.quotes)
+        if out and merged_tool and not ov and not out[-1][2] and (prev_tool == tool or one_has_text):
+            pseg = out[-1][0]
+            joined = Segment(
+                f"{pseg.text}. {seg.text}",
+                f"{pseg.routing}. {seg.routing}",
+                pseg.quotes + seg.quotes,
+                " ".join(x for x in (pseg.context, seg.context) if x),
+            )
+            out[-1] = (joined, merged_tool, {})
+        else:
+            out.append((seg, tool, ov))
+    return out
+
+
+def _reply_for(decisions: list[tuple[Segment, str, dict[str, Any]]], debug: dict[str, Any]) -> Plan:
+    classes = [c for _, c, _ in decisions]
+    if "unsupported" in classes:
+        what = next(seg.text for seg, c, _ in decisions if c == "unsupported")
+        return Plan(reply=unsupported(what), kind="unsupported", debug=debug)
+    for preferred in (
+        "chat:offtopic",
+        "chat:capabilities",
+        "chat:identity",
+        "chat:greeting",
+        "chat:sharing",
+        "chat:thanks",
+        "chat:dismiss",
+        "chat:bye",
+    ):
+        if preferred in classes:
+            debug["chat"] = preferred
+            return Plan(reply=CHAT_REPLIES[preferred], kind="chat", debug=debug)
+    return Plan(reply=unknown_request(), kind="unknown", debug=debug)
+
+
+def _levels(tasks: list[Task]) -> list[list[int]]:
+    """Group tasks into steps: a task runs one step after the latest task it depends on."""
+    level: dict[int, int] = {}
+    for t in tasks:
+        level[t.index] = 1 + max((level[d] for d in t.deps()), default=-1)
+    steps: list[list[int]] = [[] for _ in range(max(level.values()) + 1)]
+    for t in tasks:
+        steps[level[t.index]].append(t.index)
+    return steps
+
+
+__all__ = ["Plan", "PlanRequest", "Ref", "Task", "get_router", "plan"]

@@ -1,0 +1,166 @@
+"""Split a message into request segments and route each one.
+
+Why semantic validation of splits: "generate rain, thunder and wind" must stay
+one request while "clean this, transcribe it and translate it" is three. Strong
+connectors ("then", "after that") split whenever a request verb follows; weak
+ones (comma, "and") split only when every piece routes, on its own, to a
+different tool with confidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from audiogpt.core.engine.planner_router import TOOL_CLASSES, Cues, Routed, Router
+from audiogpt.core.engine.planner_text import (
+    PLACEHOLDER_RE,
+    Protected,
+    Segment,
+    make_segment,
+    protect,
+    sentences,
+    starts_with_action,
+    strong_pieces,
+    weak_pieces,
+)
+from audiogpt.core.tools import TOOLS
+
+WEAK_SPLIT_MIN = 0.35
+AUDIO_MAKERS = frozenset(t.name for t in TOOLS if "audio" in t.produces)  # each piece of a comma/'and' split must reach this tool score
+
+
+@dataclass
+class RoutedSegment:
+    segment: Segment
+    routed: Routed
+
+
+def _is_placeholder_only(piece: str) -> bool:
+    return not re.search(r"\w", PLACEHOLDER_RE.sub("", piece))
+
+
+def segment_and_route(
+    text: str, router: Router, cues_for: CuesFactory, kinds: dict[str, str] | None = None
+) -> tuple[Protected, list[RoutedSegment]]:
+    """Segments of ``text`` in order, each with its routing; ``kinds`` maps artifact ids to kinds."""
+    prot = protect(text)
+    # 1. sentences and strong pieces; quote-only sentences join the previous piece.
+    pieces: list[str] = []
+    for sent in sentences(prot.text):
+        for piece in strong_pieces(sent):
+            if pieces and _is_placeholder_only(piece):
+                pieces[-1] = f"{pieces[-1]} {piece}"
+            else:
+                pieces.append(piece)
+    if not pieces:
+        pieces = [prot.text]
+    # 2. weak split candidates, routed together in one batch with the whole pieces.
+    candidates = [weak_pieces(p) for p in pieces]
+    flat: list[str] = []
+    for p, parts in zip(pieces, candidates, strict=True):
+        flat.append(p)
+        if len(parts) > 1:
+            flat.extend(parts)
+    segs = {s: make_segment(prot, s, kinds) for s in flat}
+    routed_list = router.route_many([segs[s].routing for s in flat], [cues_for(segs[s]) for s in flat])
+    if not cues_for.audio_any:
+        routed_list = _reroute_after_audio_makers(prot.text, flat, segs, routed_list, router, cues_for)
+    routed = dict(zip(flat, routed_list, strict=True))
+    out: list[RoutedSegment] = []
+    for p, parts in zip(pieces, candidates, strict=True):
+        if len(parts) > 1 and _accept_weak_split(parts, routed):
+            out.extend(RoutedSegment(segs[q], routed[q]) for q in parts)
+        else:
+            out.append(RoutedSegment(segs[p], _focus(p, routed, router)))
+    return prot, out
+
+
+def _focus(piece: str, routed: dict[str, Routed], router: Router) -> Routed:
+    """'This is in German, could you type out what she says?': the request clause carries the intent.
+
+    When a piece is context clause(s) plus request clause(s), blend the whole piece's
+    scores with the request clauses' (which weigh more); the whole still supplies the
+    arguments.
+    """
+    whole = routed[piece]
+    parts = weak_pieces(piece)
+    asks = [q for q in parts if starts_with_action(q)]
+    if len(parts) < 2 or not asks or len(asks) == len(parts) or any(q not in routed for q in asks):
+        return whole
+    scores = {c: 0.4 * s for c, s in whole.ranking}
+    for q in asks:
+        for c, s in routed[q].ranking:
+            scores[c] += 0.6 * s / len(asks)
+    return Routed(sorted(scores.items(), key=lambda kv: kv[1], reverse=True))
+
+
+def _reroute_after_audio_makers(
+    text: str,
+    flat: list[str],
+    segs: dict[str, Segment],
+    routed_list: list[Routed],
+    router: Router,
+    cues_for: CuesFactory,
+) -> list[Routed]:
+    """'Make rain sounds and find when the thunder happens': a piece after one that makes audio
+    has audio to work on, so it must not be marked down for the missing recording."""
+    offsets = [text.find(s) for s in flat]
+    maker_ends = [o + len(s) for s, o, r in zip(flat, offsets, routed_list, strict=True) if r.best in AUDIO_MAKERS]
+    later = [i for i, o in enumerate(offsets) if any(end <= o for end in maker_ends)]
+    if not later:
+        return routed_list
+    cues = [cues_for(segs[flat[i]]) for i in later]
+    for c in cues:
+        c.audio_any = True
+    again = router.route_many([segs[flat[i]].routing for i in later], cues)
+    out = list(routed_list)
+    for i, r in zip(later, again, strict=True):
+        out[i] = r
+    return out
+
+
+def _accept_weak_split(parts: list[str], routed: dict[str, Routed]) -> bool:
+    """Every piece must itself be a request (starts with a verb) for a different, confident tool
+    (or for something we cannot do, which the answer then mentions)."""
+    if not all(starts_with_action(q) for q in parts):
+        return False
+    classes = []
+    for q in parts:
+        r = routed[q]
+        if r.best == "unsupported" or (r.best in TOOL_CLASSES and r.best_score >= WEAK_SPLIT_MIN):
+            classes.append(r.best)
+        else:
+            return False
+    return len(set(classes)) > 1 and any(c in TOOL_CLASSES for c in classes)
+
+
+class CuesFactory:
+    """Builds :class:`Cues` for a segment given what this turn carries."""
+
+    def __init__(
+        self,
+        image_attached: bool,
+        audio_attached: bool,
+        image_ids: set[str],
+        audio_any: bool = True,
+        image_any: bool = True,
+        voice_ref: bool = False,
+    ) -> None:
+        self.voice_ref = voice_ref
+        self.image_attached = image_attached
+        self.audio_attached = audio_attached
+        self.image_ids = image_ids
+        self.audio_any = audio_any
+        self.image_any = image_any
+
+    def __call__(self, seg: Segment) -> Cues:
+        named_image = any(re.search(rf"\b{i}\b", seg.text) for i in self.image_ids)
+        return Cues(
+            quoted=bool(seg.quotes),
+            image_here=self.image_attached or named_image,
+            audio_here=self.audio_attached,
+            audio_any=self.audio_any,
+            image_any=self.image_any,
+            voice_ref=self.voice_ref,
+        )
