@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     )
     disabled_tools: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Tools this deployment hides.")
 
+    voice_replies: bool = Field(True, description="Answer a voice message with speech as well as text.")
+
     # --- media limits ---
     max_upload_mb: float = Field(50.0, description="Largest attachment accepted, in MB.")
     max_audio_seconds: float = Field(600.0, description="Longest audio accepted, in seconds.")

@@ -30,7 +30,8 @@ async def test_voice_message_in_voice_answer_out(app_factory) -> None:  # type: 
                                              attachments=(bytes_attachment(voice.data, "voice-message.ogg", "audio/ogg"),),
                                              is_voice=True))
     assert "meeting" in heard[0].lower() and "start" in heard[0].lower()
-    assert out.as_voice and out.text == "The meeting starts at nine."
+    assert out.as_voice and out.text.endswith("\nThe meeting starts at nine.")
+    assert out.text.startswith('You said: "') and "meeting" in out.text.split("\n")[0].lower()
     assert [c.tool for c in out.tool_calls] == ["speech_recognition", "text_to_speech"]
     reply = [a for a in out.artifacts if a.kind == "audio"]
     assert len(reply) == 1
@@ -51,3 +52,19 @@ async def test_silent_voice_message_gets_one_sentence(app_factory) -> None:  # t
                                              is_voice=True))
     assert out.text == "I could not hear any speech in your voice message."
     assert model.calls == 0
+
+
+async def test_voice_replies_can_be_turned_off_per_workspace(app_factory) -> None:  # type: ignore[no-untyped-def]
+    from audiogpt.models.speech.tts_piper import PiperJoeMedium
+
+    tts = PiperJoeMedium()
+    voice = encode_voice_message(tts.run(tts.load(), text="Hello there, how are you doing today?").outputs[0].audio)
+    app = await app_factory(model=ScriptedChatModel(script=lambda m: AIMessage(content="Hi!")))
+    await app.repo.set_setting("slack:T1", "voice_replies", False)
+    out = await app.dialogue.handle(Incoming(platform="test", conversation="w", author="u", text="", workspace="slack:T1",
+                                             attachments=(bytes_attachment(voice.data, "v.ogg", "audio/ogg"),),
+                                             is_voice=True))
+    assert not out.as_voice and [c.tool for c in out.tool_calls] == ["speech_recognition"]
+    conv = await app.repo.find_conversation("w")
+    user = next(m for m in await app.repo.conversation_messages(conv.id) if m.role == "user")
+    assert user.payload["voice"]["language"] == "en" and "how are you" in user.payload["voice"]["transcript"].lower()

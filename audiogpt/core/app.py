@@ -61,7 +61,7 @@ class App:
         chat = model or make_chat_model(settings)
         dialogue = Dialogue(repo, artifacts, runner, chat, registry, max_steps=settings.max_steps,
                             llm_timeout=settings.llm_timeout, history_turns=settings.history_turns,
-                            disabled_tools=settings.disabled_tools)
+                            disabled_tools=settings.disabled_tools, voice_replies=settings.voice_replies)
         return cls(settings, db, repo, artifacts, registry, cache, executor, runner, dialogue)
 
     async def recover(self, send: Any = None) -> list[Any]:

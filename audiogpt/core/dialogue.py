@@ -54,12 +54,14 @@ class TurnContext:
     records: list[ToolCallRecord]
     new_artifacts: list[Artifact]
     voice_problem: str = ""
+    voice_language: str | None = None
+    workspace: str | None = None
 
 
 class Dialogue:
     def __init__(self, repo: Repository, artifacts: ArtifactService, runner: JobRunner, model: BaseChatModel,
                  registry: Registry, *, max_steps: int = 6, llm_timeout: float = 60.0, history_turns: int = 8,
-                 disabled_tools: Sequence[str] = ()) -> None:
+                 disabled_tools: Sequence[str] = (), voice_replies: bool = True) -> None:
         self.repo = repo
         self.artifacts = artifacts
         self.runner = runner
@@ -69,6 +71,7 @@ class Dialogue:
         self.llm_timeout = llm_timeout
         self.history_turns = history_turns
         self.disabled = set(disabled_tools)
+        self.voice_replies = voice_replies
         self._tool_schemas: list[dict[str, Any]] | None = None
 
     # --- tools as the LLM sees them --------------------------------------------------
@@ -91,7 +94,7 @@ class Dialogue:
         if not created:
             log.info("message %s already handled as turn %d", incoming.message_id, turn.id)
             return await self._outgoing_of(turn, conv)
-        ctx = TurnContext(conv, turn, incoming.text, [], progress, [], [])
+        ctx = TurnContext(conv, turn, incoming.text, [], progress, [], [], workspace=incoming.workspace)
         problems: list[str] = []
         for att in incoming.attachments:
             try:
@@ -105,9 +108,11 @@ class Dialogue:
             if not text:
                 problems.append(ctx.voice_problem or "I could not hear any speech in your voice message.")
         ctx.incoming_text = text
-        await self.repo.add_message(conv.id, turn.id, "user", text,
-                                    {"text": text, "attachments": ctx.attachments, "author": incoming.author,
-                                     "problems": problems})
+        payload: dict[str, Any] = {"text": text, "attachments": ctx.attachments, "author": incoming.author,
+                                   "problems": problems}
+        if incoming.is_voice:
+            payload["voice"] = {"transcript": text, "language": ctx.voice_language}
+        await self.repo.add_message(conv.id, turn.id, "user", text, payload)
         if (problems and not (ctx.attachments and text)) or (incoming.is_voice and not text):
             reply = " ".join(problems)
             out = await self._finish(ctx, reply, status="done")
@@ -136,6 +141,7 @@ class Dialogue:
             ctx.voice_problem = outcome.error or "I could not transcribe your voice message."
             return ""
         text = str(outcome.data.get("transcript", outcome.text)).strip()
+        ctx.voice_language = outcome.data.get("language") or None
         if not text:
             ctx.voice_problem = "I could not hear any speech in your voice message."
         return text
@@ -171,9 +177,15 @@ class Dialogue:
         return await self._finish(ctx, text or "Done.")
 
     async def _finish(self, ctx: TurnContext, text: str, *, status: str = "done") -> Outgoing:
-        as_voice = bool(ctx.turn.is_voice)
-        if as_voice and status == "done" and not any(a.kind == "audio" for a in ctx.new_artifacts) and text:
-            await self._submit(ctx, "voice-out", "text_to_speech", {"text": text[:5000]})
+        as_voice = bool(ctx.turn.is_voice) and await self._voice_replies_on(ctx)
+        spoken = text
+        if ctx.turn.is_voice and ctx.incoming_text and not ctx.voice_problem:
+            text = f'You said: "{ctx.incoming_text}"\n{text}'
+        if as_voice and status == "done" and not any(a.kind == "audio" for a in ctx.new_artifacts) and spoken:
+            args: dict[str, Any] = {"text": spoken[:5000]}
+            if ctx.voice_language and ctx.voice_language != "en":
+                args["language"] = ctx.voice_language
+            await self._submit(ctx, "voice-out", "text_to_speech", args)
         outs = tuple(self.artifacts.to_out(a) for a in ctx.new_artifacts)
         out = Outgoing(conversation=ctx.conversation.key, text=text, artifacts=outs, as_voice=as_voice,
                        reply_to=ctx.turn.reply_to, tool_calls=tuple(ctx.records), turn_id=ctx.turn.id)
@@ -182,6 +194,14 @@ class Dialogue:
         reply["tool_calls_full"] = [{**c.to_dict(), "data": c.data, "artifacts": list(c.artifacts)} for c in ctx.records]
         await self.repo.finish_turn(ctx.turn.id, reply, status=status)
         return out
+
+    async def _voice_replies_on(self, ctx: TurnContext) -> bool:
+        """The deployment setting, overridden per workspace by the ``voice_replies`` setting."""
+        if ctx.workspace:
+            value = await self.repo.get_setting(ctx.workspace, "voice_replies")
+            if value is not None:
+                return bool(value)
+        return self.voice_replies
 
     # --- messages for the LLM --------------------------------------------------------
 
