@@ -60,6 +60,7 @@ class GainBackend:
         self.fail = fail
         self.sleep = sleep
         self.loads = 0
+        self.intervals: list[tuple[float, float]] = []
 
     def describe(self) -> BackendInfo:
         return BackendInfo(self.name, self.task, "lite", "none", "Apache-2.0", True, memory_mb=1)
@@ -71,8 +72,10 @@ class GainBackend:
     def run(self, model: Any, *, audio: Audio) -> BackendResult:
         import time
 
+        t0 = time.monotonic()
         if self.sleep:
             time.sleep(self.sleep)
+        self.intervals.append((t0, time.monotonic()))
         if self.fail:
             raise RuntimeError("boom")
         return BackendResult(text="halved", outputs=[OutputFile("enhanced", audio=Audio(audio.samples * 0.5, audio.sample_rate))],

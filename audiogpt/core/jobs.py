@@ -104,7 +104,11 @@ class LocalRunner:
                      args: dict[str, Any], *, conversation_key: str = "", progress: ProgressFn | None = None,
                      reply_to: str | None = None) -> ToolOutcome:
         """Create (or find) the job of this tool call and run it; a finished job returns its stored result."""
-        job, _created = await self.repo.create_job(conversation_id, turn_id, tool_call_id, tool, args)
+        async with self.sem:
+            job, created = await self.repo.create_job(conversation_id, turn_id, tool_call_id, tool, args,
+                                                      claim_as=self.worker)
+            if created:
+                return await self._execute(job, conversation_key, progress, reply_to)
         return await self.run_job(job, conversation_key=conversation_key, progress=progress, reply_to=reply_to)
 
     async def run_job(self, job: Job, *, conversation_key: str = "", progress: ProgressFn | None = None,
@@ -116,45 +120,50 @@ class LocalRunner:
                 # someone else holds a live lease: wait for their result
                 return await self._await_other(job.id)
             job = await self.repo.get_job(job.id)
-            if job.attempts > self.max_attempts:
-                msg = f"The {job.tool} job was abandoned after {job.attempts - 1} attempts that did not finish."
-                await self.repo.finish_job(job.id, status="failed", backend=None, result=None, error=msg, seconds=0.0)
-                return ToolOutcome(job.tool, False, error=msg)
-            self._running.add(job.id)
-            await _emit(progress, Progress(conversation_key, job.id, job.tool, "started",
-                                           f"running {job.tool}", reply_to=reply_to))
-            t0 = time.perf_counter()
-            try:
-                outcome = await asyncio.wait_for(
-                    self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {})),
-                    timeout=self.timeout,
-                )
-            except TimeoutError:
-                outcome = ToolOutcome(job.tool, False, error=f"The {job.tool} job took longer than {self.timeout:.0f} s and was stopped.")
-            except asyncio.CancelledError:
-                self._running.discard(job.id)
-                await self.repo.requeue_job(job.id)
-                raise
-            finally:
-                self._running.discard(job.id)
-            outcome.seconds = time.perf_counter() - t0
-            await self.repo.finish_job(job.id, status="done" if outcome.ok else "failed", backend=outcome.backend,
-                                       result=outcome.to_json(), error=outcome.error, seconds=outcome.seconds)
-            await _emit(progress, Progress(conversation_key, job.id, job.tool, "done" if outcome.ok else "failed",
-                                           outcome.error or f"{job.tool} finished in {outcome.seconds:.1f} s",
-                                           fraction=1.0, reply_to=reply_to))
-            return outcome
+            return await self._execute(job, conversation_key, progress, reply_to)
+
+    async def _execute(self, job: Job, conversation_key: str, progress: ProgressFn | None,
+                       reply_to: str | None) -> ToolOutcome:
+        """Run a job this worker has claimed (the caller holds the semaphore)."""
+        if job.attempts > self.max_attempts:
+            msg = f"The {job.tool} job was abandoned after {job.attempts - 1} attempts that did not finish."
+            await self.repo.finish_job(job.id, status="failed", backend=None, result=None, error=msg, seconds=0.0)
+            return ToolOutcome(job.tool, False, error=msg)
+        self._running.add(job.id)
+        await _emit(progress, Progress(conversation_key, job.id, job.tool, "started",
+                                       f"running {job.tool}", reply_to=reply_to))
+        t0 = time.perf_counter()
+        try:
+            outcome = await asyncio.wait_for(
+                self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {})),
+                timeout=self.timeout,
+            )
+        except TimeoutError:
+            outcome = ToolOutcome(job.tool, False, error=f"The {job.tool} job took longer than {self.timeout:.0f} s and was stopped.")
+        except asyncio.CancelledError:
+            self._running.discard(job.id)
+            await self.repo.requeue_job(job.id)
+            raise
+        finally:
+            self._running.discard(job.id)
+        outcome.seconds = time.perf_counter() - t0
+        await self.repo.finish_job(job.id, status="done" if outcome.ok else "failed", backend=outcome.backend,
+                                   result=outcome.to_json(), error=outcome.error, seconds=outcome.seconds)
+        await _emit(progress, Progress(conversation_key, job.id, job.tool, "done" if outcome.ok else "failed",
+                                       outcome.error or f"{job.tool} finished in {outcome.seconds:.1f} s",
+                                       fraction=1.0, reply_to=reply_to))
+        return outcome
 
     async def _await_other(self, job_id: int) -> ToolOutcome:
         while True:
             job = await self.repo.get_job(job_id)
             if job.status in ("done", "failed"):
                 return await self.outcome_from_row(job)
-            if job.heartbeat_at is not None and job.status == "running":
-                with contextlib.suppress(Exception):
-                    if await self.repo.claim_job(job_id, self.worker, stale_before=stale_cutoff(self.lease_seconds)):
-                        await self.repo.requeue_job(job_id)
-                        return await self.run_job(await self.repo.get_job(job_id))
+            # the other worker's lease expired while we waited: take the job over
+            if job.status == "running" and await self.repo.claim_job(
+                    job_id, self.worker, stale_before=stale_cutoff(self.lease_seconds)):
+                async with self.sem:
+                    return await self._execute(await self.repo.get_job(job_id), "", None, None)
             await asyncio.sleep(0.2)
 
     async def outcome_from_row(self, job: Job) -> ToolOutcome:

@@ -48,7 +48,8 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # no pre-ping (a round trip per checkout); stale connections are recycled instead
+    return create_async_engine(url, pool_recycle=1800, pool_size=20, max_overflow=30)
 
 
 def alembic_config() -> Config:

@@ -76,8 +76,12 @@ class Repository:
             return (await s.execute(select(Turn).where(Turn.id == turn_id))).scalar_one()
 
     async def finish_turn(self, turn_id: int, reply: dict[str, Any], *, status: str = "done") -> None:
+        now = utcnow()
         async with self.db.sessions() as s:
-            await s.execute(update(Turn).where(Turn.id == turn_id).values(status=status, reply=reply, finished_at=utcnow()))
+            conv_id = (await s.execute(update(Turn).where(Turn.id == turn_id)
+                                       .values(status=status, reply=reply, finished_at=now)
+                                       .returning(Turn.conversation_id))).scalar_one()
+            await s.execute(update(Conversation).where(Conversation.id == conv_id).values(updated_at=now))
             await s.commit()
 
     async def claim_delivery(self, turn_id: int) -> bool:
@@ -122,7 +126,6 @@ class Repository:
         async with self.db.sessions() as s:
             msg = Message(conversation_id=conversation_id, turn_id=turn_id, role=role, content=content, payload=payload or {})
             s.add(msg)
-            await s.execute(update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow()))
             await s.commit()
             return msg
 
@@ -176,14 +179,21 @@ class Repository:
     # --- jobs ------------------------------------------------------------------------
 
     async def create_job(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
-                         args: dict[str, Any]) -> tuple[Job, bool]:
-        """Create the job of a tool call, or return the existing one (a resumed turn)."""
+                         args: dict[str, Any], *, claim_as: str | None = None) -> tuple[Job, bool]:
+        """Create the job of a tool call, or return the existing one (a resumed turn).
+
+        With ``claim_as`` a new job is created already ``running`` for that worker (one
+        round trip instead of insert + claim); an existing job is returned untouched.
+        """
         async with self.db.sessions() as s:
             if turn_id is not None:
                 old = (await s.execute(select(Job).where(Job.turn_id == turn_id, Job.tool_call_id == tool_call_id))).scalar_one_or_none()
                 if old is not None:
                     return old, False
             job = Job(conversation_id=conversation_id, turn_id=turn_id, tool_call_id=tool_call_id, tool=tool, args=args)
+            if claim_as is not None:
+                now = utcnow()
+                job.status, job.worker, job.attempts, job.started_at, job.heartbeat_at = "running", claim_as, 1, now, now
             s.add(job)
             try:
                 await s.commit()
