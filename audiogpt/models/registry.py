@@ -24,8 +24,17 @@ def _speech_backends() -> list[Backend]:
     return [FasterWhisperTinyEn(), PiperJoeMedium()]
 
 
+def _speech_full_backends() -> list[Backend]:
+    """transformers backends for a GPU deployment; honest "not installed" without weights."""
+    from audiogpt.models.speech.full_translate import WhisperM2M100Translation
+    from audiogpt.models.speech.full_tts import SpeechT5StyleTransfer, SpeechT5Tts
+    from audiogpt.models.speech.full_whisper import WhisperTransformers
+
+    return [WhisperTransformers(), WhisperM2M100Translation(), SpeechT5Tts(), SpeechT5StyleTransfer()]
+
+
 # Factories run once, lazily; each returns backends for one or more tasks.
-FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends]
+FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _speech_full_backends]
 
 
 @dataclass(frozen=True)
@@ -37,8 +46,6 @@ class Planned:
 
 
 PLANNED: dict[str, Planned] = {
-    "speech_translation": Planned("Whisper + NLLB (openai/whisper-small, facebook/nllb-200-distilled-600M)", "none yet"),
-    "style_transfer": Planned("a zero-shot voice cloning TTS", "none yet"),
     "speech_enhancement": Planned("a neural speech enhancer (e.g. DeepFilterNet3)", "none yet"),
     "speech_separation": Planned("a speech separation model (e.g. SepFormer)", "none yet"),
     "mono_to_binaural": Planned("a neural binaural renderer", "none yet"),
