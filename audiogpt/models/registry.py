@@ -24,6 +24,14 @@ def _speech_backends() -> list[Backend]:
     return [FasterWhisperTinyEn(), PiperJoeMedium()]
 
 
+def _enhance_separate_backends() -> list[Backend]:
+    from audiogpt.models.speech.convtasnet import ConvTasNetEnhance, ConvTasNetSeparate
+    from audiogpt.models.speech.enhance_lite import DeepFilterNet3Lite
+    from audiogpt.models.speech.separate_lite import HarmonicPitchSeparation
+
+    return [DeepFilterNet3Lite(), HarmonicPitchSeparation(), ConvTasNetEnhance(), ConvTasNetSeparate()]
+
+
 def _speech_full_backends() -> list[Backend]:
     """transformers backends for a GPU deployment; honest "not installed" without weights."""
     from audiogpt.models.speech.full_translate import WhisperM2M100Translation
@@ -34,7 +42,7 @@ def _speech_full_backends() -> list[Backend]:
 
 
 # Factories run once, lazily; each returns backends for one or more tasks.
-FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _speech_full_backends]
+FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _enhance_separate_backends, _speech_full_backends]
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,6 @@ class Planned:
 
 
 PLANNED: dict[str, Planned] = {
-    "speech_enhancement": Planned("a neural speech enhancer (e.g. DeepFilterNet3)", "none yet"),
-    "speech_separation": Planned("a speech separation model (e.g. SepFormer)", "none yet"),
     "mono_to_binaural": Planned("a neural binaural renderer", "none yet"),
     "audio_inpainting": Planned("a latent diffusion inpainter", "none yet"),
     "sound_extraction": Planned("a language-queried source separator (e.g. AudioSep)", "none yet"),

@@ -1,4 +1,4 @@
-"""Word error rate, shared by the tests and the benches.
+"""Word error rate and SI-SDR, shared by the tests and the benches.
 
 Text is normalised the way ASR evaluations usually do (case, punctuation,
 small numbers written as digits or words), so ``"At 9."`` matches ``"at nine"``
@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+
+import numpy as np
 
 _NUMBERS = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -61,3 +63,32 @@ def wer(reference: str | Sequence[str], hypothesis: str | Sequence[str]) -> floa
     if words == 0:
         return 0.0 if edits == 0 else 1.0
     return edits / words
+
+
+def si_sdr(estimate: Sequence[float] | np.ndarray, reference: Sequence[float] | np.ndarray) -> float:
+    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., 2019).
+
+    Both signals are made zero-mean and cut to the shorter length; the estimate is
+    projected on the reference so a gain change alone scores the same. It is the
+    usual figure for enhancement and separation because it ignores level, which
+    those models may change freely. A silent reference or a perfect estimate are
+    clamped to -100 / +100 dB instead of dividing by zero.
+    """
+    est = np.asarray(estimate, dtype=np.float64).reshape(-1)
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    n = min(est.size, ref.size)
+    if n == 0:
+        raise ValueError("si_sdr needs non-empty signals")
+    est = est[:n] - est[:n].mean()
+    ref = ref[:n] - ref[:n].mean()
+    energy = float(np.dot(ref, ref))
+    if energy <= 0.0:
+        return -100.0
+    target = (float(np.dot(est, ref)) / energy) * ref
+    noise = est - target
+    t, e = float(np.dot(target, target)), float(np.dot(noise, noise))
+    if e <= 0.0:
+        return 100.0
+    if t <= 0.0:
+        return -100.0
+    return float(np.clip(10.0 * np.log10(t / e), -100.0, 100.0))
