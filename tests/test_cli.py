@@ -33,8 +33,11 @@ def test_tools_json_lists_the_17_tools(tmp_path: Path) -> None:
     tools = {t["name"]: t for t in last_json(proc)["tools"]}
     assert len(tools) == 17
     asr = tools["speech_recognition"]
-    assert asr["available"] and asr["backend"] == "faster-whisper-tiny.en"
+    assert asr["available"] and asr["backend"] == "faster-whisper-base"
+    assert {b["name"] for b in asr["backends"]} >= {"faster-whisper-base", "faster-whisper-tiny.en", "whisper-transformers"}
     assert any(b["licence"] == "MIT" and b["kind"] == "lite" for b in asr["backends"])
+    for name in ("speech_translation", "style_transfer", "speech_enhancement", "speech_separation"):
+        assert tools[name]["available"], tools[name]["reason"]
     tts = tools["text_to_speech"]
     assert tts["available"] and "GPL" in tts["backends"][0]["licence"]
     music = tools["text_to_music"]

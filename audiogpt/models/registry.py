@@ -19,9 +19,13 @@ log = logging.getLogger(__name__)
 
 def _speech_backends() -> list[Backend]:
     from audiogpt.models.speech.asr_lite import FasterWhisperTinyEn
+    from audiogpt.models.speech.style_lite import PiperWorldStyle
     from audiogpt.models.speech.tts_piper import PiperJoeMedium
+    from audiogpt.models.speech.whisper_base import FasterWhisperBase, WhisperBaseTranslate
 
-    return [FasterWhisperTinyEn(), PiperJoeMedium()]
+    # Whisper base first: multilingual with language detection (voice messages in any language);
+    # tiny.en stays selectable (AUDIOGPT_BACKENDS=speech_recognition=faster-whisper-tiny.en), ~5x faster.
+    return [FasterWhisperBase(), FasterWhisperTinyEn(), PiperJoeMedium(), WhisperBaseTranslate(), PiperWorldStyle()]
 
 
 def _enhance_separate_backends() -> list[Backend]:
