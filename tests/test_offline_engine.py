@@ -447,6 +447,93 @@ def test_chit_chat_gets_a_reply_and_no_tool(model: OfflineChatModel, text: str, 
     assert needle in ai.content.lower()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you speak spanish?",
+        "do u understand arabic?",
+        "Before I upload anything, do you support transcription in Portuguese?",
+        "What audio formats can I upload?",
+        "can you sing?",
+    ],
+)
+def test_capability_questions_are_answered_in_words(model: OfflineChatModel, text: str) -> None:
+    ai = invoke(model, [system(), human(text)])
+    assert not ai.tool_calls, ai.tool_calls
+    assert ai.content
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["translate 'hello friend' to italian", "how do you say 'good luck' in German?", "translate i love you to korean"],
+)
+def test_typed_text_is_not_translated_by_a_tool(model: OfflineChatModel, text: str) -> None:
+    ai = invoke(model, [system(), human(text)])
+    assert not ai.tool_calls, ai.tool_calls
+    assert "speech_translation" in ai.content  # says what it can translate: recordings
+
+
+def test_the_words_in_my_recording_drive_the_talking_head(model: OfflineChatModel) -> None:
+    loop = SimulatedLoop(model)
+    media = SUITE.parent / "media"
+    called, _ = loop.user(
+        "animate this portrait to say the words in my recording", [str(media / "voice.wav"), str(media / "face.png")]
+    )
+    assert called == {"talking_head"}
+    assert loop.calls[0]["args"] == {"audio": "a1", "image": "a2"}
+
+
+def test_a_change_the_tool_cannot_make_is_declined(model: OfflineChatModel) -> None:
+    loop = SimulatedLoop(model)
+    assert loop.user("say 'welcome to the show'")[0] == {"text_to_speech"}
+    called, reply = loop.user("again but slower")
+    assert called == set()
+    assert "can't" in reply
+
+
+def test_a_vague_ask_takes_its_meaning_from_the_preamble(model: OfflineChatModel) -> None:
+    loop = SimulatedLoop(model)
+    called, _ = loop.user(
+        "For a VR demo, I need this narration to sound as though it comes from the listener's left. "
+        "Could you convert it accordingly?",
+        [str(SUITE.parent / "media/voice.wav")],
+    )
+    assert called == {"mono_to_binaural"}
+    assert loop.calls[0]["args"]["azimuth"] == -90.0
+
+
+def test_a_statement_beside_an_unsupported_ask_runs_nothing(model: OfflineChatModel) -> None:
+    ai = invoke(
+        model,
+        [system(art(1)), human("The speaker talks rather quickly. Could you slow the playback down a little?", ("a1",))],
+    )
+    assert not ai.tool_calls
+    assert "don't have a tool" in ai.content
+
+
+def test_a_transcript_per_speaker_splits_the_speakers_first(model: OfflineChatModel) -> None:
+    loop = SimulatedLoop(model)
+    called, _ = loop.user("transcribe what each of them said separately", [str(SUITE.parent / "media/meeting.wav")])
+    assert called == {"speech_separation", "speech_recognition"}
+    assert [c["args"]["audio"] for c in loop.calls if c["name"] == "speech_recognition"] == ["a2", "a3"]
+
+
+def test_sharing_a_file_waits_for_the_ask(model: OfflineChatModel) -> None:
+    ai = invoke(model, [system(art(1)), human("I'm sending you a voicemail from a customer", ("a1",))])
+    assert not ai.tool_calls
+    assert "a1" in ai.content
+
+
+def test_is_request_and_ask_clause_look_past_a_preamble() -> None:
+    from audiogpt.core.engine.planner_text import ask_clause, is_request
+
+    assert is_request("For our audio tour, I'd like you to generate the sound of waves")
+    assert not is_request("the speaker in this clip talks rather quickly")
+    assert ask_clause("I recorded this on a busy corner — could you tell me when the bus brakes?") == (
+        "could you tell me when the bus brakes?"
+    )
+
+
 def test_unsupported_audio_task_says_so(model: OfflineChatModel) -> None:
     ai = invoke(model, [system(art(1)), human("convert this to mp3", ("a1",))])
     assert not ai.tool_calls
@@ -615,15 +702,14 @@ def test_ngram_fallback_router_without_minilm() -> None:
     assert plan(PlanRequest("generate the sound of rain"), router).tools == ["text_to_audio"]
 
 
-def test_per_call_latency_is_small(model: OfflineChatModel) -> None:
-    import time
-
+def test_repeated_calls_give_the_same_plan(model: OfflineChatModel) -> None:
+    """The model is stateless: the same messages always give the same next step."""
     msgs = [system(art(1)), human("clean this up and then transcribe it", ("a1",))]
-    model.respond(msgs)  # first call embeds the new text
-    t = time.perf_counter()
-    for _ in range(20):
-        model.respond(msgs)
-    assert (time.perf_counter() - t) / 20 < 0.05
+    first = model.respond(msgs)
+    for _ in range(5):
+        again = model.respond(msgs)
+        assert [c["name"] for c in again.tool_calls] == [c["name"] for c in first.tool_calls]
+        assert [c["args"] for c in again.tool_calls] == [c["args"] for c in first.tool_calls]
 
 
 # --- the suites ------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -45,13 +44,12 @@ def test_similarities_make_sense() -> None:
 
 
 @needs_model
-def test_a_short_query_takes_milliseconds() -> None:
+def test_repeated_queries_are_cached_and_identical() -> None:
+    """Speed is measured in bench/, not asserted here; the cache must return the same vector."""
     e = te.get_embedder()
-    e.embed("warm up")
-    t = time.perf_counter()
-    for i in range(10):
-        e.embed(f"please transcribe recording {i}")
-    assert (time.perf_counter() - t) / 10 < 0.05  # ~7 ms on a 2-core CPU; generous for CI
+    first = e.embed("please transcribe recording 1")
+    again = e.embed("please transcribe recording 1")
+    assert (first == again).all()
 
 
 @needs_model

@@ -18,22 +18,52 @@ from dataclasses import replace
 from typing import Any
 
 from audiogpt.core.engine import planner_args as A
-from audiogpt.core.engine.planner_build import Builder, Context, NeedInput
+from audiogpt.core.engine.planner_build import PER_SPEAKER_RE, Builder, Context, NeedInput
 from audiogpt.core.engine.planner_followup import follow_up
+from audiogpt.core.engine.planner_intent import (
+    AUDIO_OBJECT,
+    DESCRIBED_SOUND_RE,
+    EXPLICIT_TRANSCRIPT,
+    FILE_REF_RE,
+    GENERATORS,
+    HEAR_TEXT_RE,
+    MAKE_VERBS,
+    NON_AUDIO_OBJECT,
+    PRESENCE_RE,
+    PROBLEM_RE,
+    SHARING_RE,
+    SPEAKER_ID_RE,
+    SPEAKER_TRAIT_RE,
+    UNSUPPORTED_OP,
+    capability_question,
+    is_vague,
+    offtopic_verb,
+    text_translation,
+)
+from audiogpt.core.engine.planner_lang import language_name
 from audiogpt.core.engine.planner_pairs import tie_break
 from audiogpt.core.engine.planner_replies import (
     CHAT_REPLIES,
     TOOL_PHRASES,
+    capability_answer,
     clarify,
     clarify_options,
+    text_translation_reply,
     unknown_request,
     unsupported,
     what_to_do_with,
 )
-from audiogpt.core.engine.planner_router import REQUIRED_KIND, TOOL_CLASSES, VOICE_REF_RE, Router
+from audiogpt.core.engine.planner_router import (
+    REQUIRED_KIND,
+    TOOL_CLASSES,
+    VOICE_REF_RE,
+    Routed,
+    Router,
+)
 from audiogpt.core.engine.planner_segment import CuesFactory, RoutedSegment, segment_and_route
 from audiogpt.core.engine.planner_text import (
     Segment,
+    first_verb,
     is_request,
     normalise_words,
     protect,
@@ -43,6 +73,8 @@ from audiogpt.core.engine.planner_types import Plan, PlanRequest, Ref, Task
 from audiogpt.core.tools import get_tool
 
 TOOL_MIN = 0.30  # below this nothing is confident enough to run
+VAGUE_MIN = 0.4  # an ask with no content of its own needs a clear routing to run a tool
+UNSUPPORTED_OP_MAX = 0.75  # a named edit no tool makes wins over a routing weaker than this
 CLARIFY_MARGIN = 0.015  # top two tools closer than this (and not benign): ask
 PAIR_MARGIN = 0.1  # closer than this, a known confusable pair is settled by its lexical cue
 BENIGN_PAIRS = {frozenset({"audio_to_text", "sound_detection"})}
@@ -184,6 +216,7 @@ def _plan_text(
         voice_ref=bool(VOICE_REF_RE.search(req.text)),
     )
     _, segs = segment_and_route(req.text, router, cues, {a.id: a.kind for a in req.artifacts})
+    segs = _weigh_context(segs)
     debug: dict[str, Any] = {"segments": [(s.segment.routing, s.routed.ranking[:3]) for s in segs]}
 
     decisions: list[tuple[Segment, str, dict[str, Any]]] = []  # (segment, class, overrides)
@@ -193,6 +226,7 @@ def _plan_text(
     # An unclear piece is settled by the rest of the message when another piece asks for one
     # of its options ("I got this from my Italian neighbour, what does she want? translate pls").
     decided = {c for _, c, ov in decisions if c in TOOL_CLASSES and "__options__" not in ov}
+    asked = {c for s, c, _ in decisions if c in TOOL_CLASSES and _is_req(s)}  # tools the requests settled on
     for i, (seg, cls, ov) in enumerate(decisions):
         options = ov.get("options") or ov.get("__options__") or []
         # Only a clause that is not itself a request ("what does she want?") defers to the others.
@@ -200,7 +234,7 @@ def _plan_text(
         hit = [o for o in options if o in decided] if defer else []
         if hit:
             decisions[i] = (seg, hit[0], {})
-        elif cls == "clarify" and not is_request(seg.text) and decided:
+        elif cls == "clarify" and not _is_req(seg) and (decided or asked):
             decisions[i] = (seg, options[0], {})  # a statement beside a clear request: context only
         elif cls == "clarify":
             return Plan(reply=clarify(options), kind="clarify", debug=debug)
@@ -208,6 +242,7 @@ def _plan_text(
             decisions[i] = (seg, cls, {k: v for k, v in ov.items() if k != "__options__"})
 
     decisions = _fold_context(decisions)
+    decisions = _translation_answers_the_question(decisions)
     tool_decisions = [d for d in decisions if d[1] in TOOL_CLASSES]
     if not tool_decisions:
         return _reply_for(decisions, debug)
@@ -219,7 +254,7 @@ def _plan_text(
     notes = [
         f"I can't do this part: \u201c{seg.text}\u201d (no tool for it)."
         for seg, cls, _ in decisions
-        if cls == "unsupported" and is_request(seg.text)
+        if cls == "unsupported" and _is_req(seg)
     ]
     merged = _merge_same_tool(tool_decisions)
     builder = Builder(ctx)
@@ -242,16 +277,43 @@ def _plan_text(
     return Plan(kind="tools", tasks=builder.tasks, steps=steps, debug=debug)
 
 
+# Asks answered in words that a statement beside them must not turn into a tool call
+# ("The speaker talks fast. Could you slow it down?" is about speed, not about the speaker).
+SUBSTANTIVE_REPLIES = frozenset({"unsupported", "chat:offtopic", "chat:capability", "chat:text_translation"})
+
+
+def _is_req(seg: Segment) -> bool:
+    return seg.chained or is_request(seg.text)
+
+
 def _fold_context(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> list[tuple[Segment, str, dict[str, Any]]]:
     """Statements ('It was recorded in a church', 'there are two people') are context for the
     requests of the same message, not requests of their own; their words still inform
-    arguments such as the number of speakers or the language."""
-    if not any(c in TOOL_CLASSES and is_request(s.text) for s, c, _ in decisions):
+    arguments such as the number of speakers or the language.
+
+    An ask with no content of its own ('could you convert it accordingly?', 'can you help?')
+    means what the rest of the message describes: it is dropped, and the pieces that route to
+    a tool become the asks.
+    """
+    if len(decisions) > 1:
+        vague = [i for i, (s, c, _) in enumerate(decisions) if _is_req(s) and not s.quotes and is_vague(s.text)]
+        others = [i for i, (_, c, _) in enumerate(decisions) if c in TOOL_CLASSES and i not in vague]
+        if vague and others:
+            words = " ".join(decisions[i][0].text for i in vague)
+            kept = [d for i, d in enumerate(decisions) if i not in vague]
+            if not any(c in TOOL_CLASSES and _is_req(s) for s, c, _ in kept):
+                kept = [(replace(s, chained=True) if c in TOOL_CLASSES else s, c, o) for s, c, o in kept]
+            decisions = [
+                (replace(s, context=f"{s.context} {words}".strip()) if c in TOOL_CLASSES else s, c, o) for s, c, o in kept
+            ]
+    if not any(c in TOOL_CLASSES and _is_req(s) for s, c, _ in decisions):
+        if any(c in SUBSTANTIVE_REPLIES and _is_req(s) for s, c, _ in decisions):
+            return [(s, c, o) for s, c, o in decisions if c not in TOOL_CLASSES]
         return decisions
     out: list[tuple[Segment, str, dict[str, Any]]] = []
     pending: list[str] = []
     for seg, cls, ov in decisions:
-        if not is_request(seg.text) and (cls in TOOL_CLASSES or cls == "unsupported"):
+        if not _is_req(seg) and (cls in TOOL_CLASSES or cls in ("unsupported", "chat:sharing")):
             pending.append(seg.text)
             continue
         if pending and cls in TOOL_CLASSES:
@@ -267,6 +329,50 @@ def _fold_context(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> list[
     return out
 
 
+CONTEXT_MARGIN = 0.15  # a request whose top two tools are closer than this listens to the statements
+CONTEXT_WEIGHT = 0.3
+
+
+def _weigh_context(segs: list[RoutedSegment]) -> list[RoutedSegment]:
+    """'My grandmother sent me this in Polish; I don't speak Polish. What does she say?': the ask
+    alone reads as a transcript, the statements before it say translation. An uncertain request
+    is routed on its own words blended with the statements of the same message."""
+    stmts = [rs for rs in segs if not _is_req(rs.segment)]
+    if not stmts or len(segs) - len(stmts) != 1:
+        return segs
+    ctx_scores: dict[str, float] = {}
+    for rs in stmts:
+        for c, v in rs.routed.ranking:
+            ctx_scores[c] = ctx_scores.get(c, 0.0) + v / len(stmts)
+    out = []
+    for rs in segs:
+        tools = rs.routed.tools()
+        if _is_req(rs.segment) and len(tools) >= 2 and rs.routed.best in TOOL_CLASSES:
+            (t1, s1), (t2, s2) = tools[0], tools[1]
+            w = CONTEXT_WEIGHT
+            b1 = (1 - w) * s1 + w * ctx_scores.get(t1, s1)
+            b2 = (1 - w) * s2 + w * ctx_scores.get(t2, s2)
+            if s1 - s2 < CONTEXT_MARGIN and b2 > b1:  # the statements settle the request's own top two
+                scores = dict(rs.routed.ranking)
+                scores[t1], scores[t2] = s2, s1
+                rs = RoutedSegment(rs.segment, Routed(sorted(scores.items(), key=lambda kv: kv[1], reverse=True)))
+        out.append(rs)
+    return out
+
+
+def _translation_answers_the_question(
+    decisions: list[tuple[Segment, str, dict[str, Any]]],
+) -> list[tuple[Segment, str, dict[str, Any]]]:
+    """'What is she saying? I need it in English': the translation is the answer, not a second job.
+    A transcript is kept when it is asked for in so many words ('transcribe it and translate it')."""
+    classes = [c for _, c, _ in decisions]
+    if "speech_translation" not in classes or "speech_recognition" not in classes:
+        return decisions
+    return [
+        d for d in decisions if not (d[1] == "speech_recognition" and not EXPLICIT_TRANSCRIPT.search(d[0].text) and not d[2])
+    ]
+
+
 def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) -> tuple[str, dict[str, Any]]:
     """Class of one segment (a tool, a chat class, 'unsupported', 'unknown' or 'clarify').
 
@@ -275,14 +381,55 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
     """
     r = rs.routed
     seg = rs.segment
+    if text_translation(seg, ctx):
+        lang = A.target_language(seg.text)
+        return "chat:text_translation", {"__reply__": text_translation_reply(language_name(lang) if lang else None)}
+    top_tool = r.best_tool()[0] if r.tools() else None
+    if capability_question(seg, ctx, needs_input=REQUIRED_KIND.get(top_tool or "") is not None and r.best in TOOL_CLASSES):
+        return "chat:capability", {"__reply__": _capability_reply(seg, r)}
+    if not _is_req(seg) and SHARING_RE.match(seg.text) and not PROBLEM_RE.search(seg.text) and not A.languages(seg.text):
+        return "chat:sharing", {}  # "here is my interview", "I'm sending you a voicemail": what to do is still to come
+    if SPEAKER_ID_RE.search(seg.text) or SPEAKER_TRAIT_RE.search(seg.text):
+        return "unsupported", {}  # who is speaking, their accent, age or mood: no tool analyses the speaker
     follow = follow_up(seg, r, ctx)
     if follow is not None:
         return follow
+    if (
+        seg.quotes
+        and HEAR_TEXT_RE.search(seg.text)
+        and not ctx.attachments
+        and "text_to_speech" in [c for c, _ in r.tools()[:3]]
+        and r.best_tool()[0] not in ("singing_synthesis", "style_transfer", "talking_head")
+    ):
+        return "text_to_speech", {}  # "can I hear what 'Schadenfreude' sounds like?"
     best, score = r.best, r.best_score
+    if best in ("chat:offtopic", "unknown") and AUDIO_OBJECT.search(seg.text):
+        # "make a song about my cat": the thing to make is a sound, whatever the topic.
+        tool, tscore = r.best_tool()
+        if tool in GENERATORS and tscore >= TOOL_MIN and score - tscore < 0.05:
+            return tool, {}
+    if best in ("speech_separation", "speech_recognition") and PER_SPEAKER_RE.search(seg.full) and EXPLICIT_TRANSCRIPT.search(seg.text):
+        return "speech_recognition", {}  # "a separate transcript for each speaker": the builder splits first
+    if (
+        best in ("speech_recognition", "speech_translation", "style_transfer", "speech_separation", "unsupported")
+        and PRESENCE_RE.search(seg.text)
+        and not re.search(r"\b(?:what|say|says|said|saying|words?)\b", seg.text, re.I)
+        and ctx.has("audio")
+    ):
+        return "target_sound_detection", {"query": "speech"}  # "is anyone speaking in this?": when, if at all
+    audio_here = any(a.kind == "audio" for a in ctx.attachments)
+    if UNSUPPORTED_OP.search(seg.text) and (
+        (best in TOOL_CLASSES and (REQUIRED_KIND.get(best) == "audio" or audio_here) and score < UNSUPPORTED_OP_MAX)
+        or (best not in TOOL_CLASSES and ctx.has("audio"))
+    ):
+        return "unsupported", {}  # "export as flac", "bass boost this", "join these two clips"
     if best not in TOOL_CLASSES:
         return best, {}
-    if score < TOOL_MIN:
-        return "unknown", {}
+    if score < TOOL_MIN or (score < VAGUE_MIN and not seg.quotes and is_vague(seg.text)):
+        return "unknown", {}  # "could you convert it accordingly?" on its own names no task
+    if REQUIRED_KIND.get(best) is None and (offtopic_verb(seg.text) or NON_AUDIO_OBJECT.search(seg.text)):
+        # "recommend a restaurant", "book a table", "generate an image of a guitar": not a sound to make.
+        return "chat:offtopic", {}
     tools = r.tools()
     if len(tools) < 2:
         return best, {}
@@ -290,11 +437,20 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
     pair = frozenset({t1, t2})
     if pair in forced:
         return forced[pair], {}
-    if not _feasible(t1, ctx) and _feasible(t2, ctx) and s1 - s2 < 2 * PAIR_MARGIN:
+    if not _feasible(t1, ctx) and _feasible(t2, ctx) and s1 - s2 < 2.5 * PAIR_MARGIN:
         # "speak 'good night' in French" with no recording anywhere is not a translation;
         # "an audio description of this picture" with only a picture is not captioning.
         attached = {a.kind for a in ctx.attachments}
         if seg.quotes or REQUIRED_KIND.get(t2) in attached:
+            return t2, {}
+        # "footsteps on gravel, 6 seconds" with no recording anywhere and none referred to: make it.
+        verb = first_verb(seg.routing)
+        if (
+            REQUIRED_KIND.get(t2) is None
+            and t2 != "talking_head"
+            and not FILE_REF_RE.search(seg.text)
+            and (verb in MAKE_VERBS or (verb is None and not is_request(seg.text) and DESCRIBED_SOUND_RE.search(seg.text)))
+        ):
             return t2, {}
     if s1 - s2 >= PAIR_MARGIN:
         return best, {}
@@ -305,6 +461,23 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
     if pair in BENIGN_PAIRS or s1 - s2 >= CLARIFY_MARGIN:
         return t1, opts
     return "clarify", {"options": [t1, t2]}
+
+
+_LANGUAGE_WORD = re.compile(r"\blanguages?\b|\bmultilingual\b|\baccents?\b|\bdialects?\b", re.I)
+
+
+def _capability_reply(seg: Segment, r: Any) -> str:
+    """'Can you sing?' -> 'Yes, I can sing lyrics ...'; 'can you speak Spanish?' -> what works in which language."""
+    names = [language_name(code) for code, _, _ in A.languages(seg.text) if code != "en" or "english" not in seg.text.lower()]
+    about_languages = bool(A.languages(seg.text)) or bool(_LANGUAGE_WORD.search(seg.text))
+    tool, score = r.best_tool()
+    confident = score >= TOOL_MIN and r.score(tool) >= r.score("unsupported")
+    return capability_answer(
+        tool if confident else None,
+        REQUIRED_KIND.get(tool) is not None,
+        list(dict.fromkeys(names)) if about_languages else None,
+        r.best == "unsupported",
+    )
 
 
 def _feasible(tool: str, ctx: Context) -> bool:
@@ -370,6 +543,11 @@ def _merge_same_tool(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> li
 
 def _reply_for(decisions: list[tuple[Segment, str, dict[str, Any]]], debug: dict[str, Any]) -> Plan:
     classes = [c for _, c, _ in decisions]
+    for preferred in ("chat:text_translation", "chat:capability"):
+        for _, c, ov in decisions:
+            if c == preferred:
+                debug["chat"] = preferred
+                return Plan(reply=ov.get("__reply__") or CHAT_REPLIES["chat:capabilities"], kind="chat", debug=debug)
     if "unsupported" in classes:
         what = next(seg.text for seg, c, _ in decisions if c == "unsupported")
         return Plan(reply=unsupported(what), kind="unsupported", debug=debug)

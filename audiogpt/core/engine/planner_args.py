@@ -113,7 +113,12 @@ def _role(text: str, pos: int, prep: str) -> str:
     if prep in ("into", "to") or nxt in _TARGET_NOUNS:
         return "target"
     if prep == "in":
-        return "source" if len(before) >= 2 and before[-2] in _SOURCE_VERBS else "target"
+        # "this is in German", "a voice message in Polish": the spoken language.
+        # ("translate this voice message in Spanish" still names the target).
+        noun_source = before[-2] in _SOURCE_NOUNS and not re.search(r"\btranslat\w*|\binterpret\w*", text, re.I) if len(before) >= 2 else False
+        return "source" if len(before) >= 2 and (before[-2] in _SOURCE_VERBS or noun_source) else "target"
+    if prep in ("speak", "understand", "know", "read") and len(before) >= 2 and before[-2] in {"don't", "dont", "not", "can't", "cant", "cannot"}:
+        return "source"  # "I don't speak Polish": the user cannot read the recording's language
     if nxt in {"speaking", "speaker", "speakers"} or (before and before[-1] in _SOURCE_VERBS):
         return "source"
     return ""
@@ -133,6 +138,11 @@ def target_language(text: str) -> str | None:
 def target_language_named(text: str) -> bool:
     """'into Spanish', 'in English please' name a target; 'this is in German' names the source."""
     return any(_role(text, pos, prep) == "target" for _, pos, prep in languages(text))
+
+
+def source_language_named(text: str) -> bool:
+    """'it's in German', 'the French audio': the language named is the one spoken in the recording."""
+    return any(_role(text, pos, prep) == "source" for _, pos, prep in languages(text))
 
 
 def source_language(text: str) -> str | None:
@@ -226,8 +236,9 @@ def time_range(text: str) -> tuple[float | None, float | None]:
 
 # --- direction for binaural ----------------------------------------------------------------
 
-_LEFT = r"(?:(?:to|on|from|at|toward|towards)\s+(?:the\s+|my\s+|your\s+)?(?:far\s+)?left|left(?:\s+|-)(?:side|ear|channel|hand)|\bleft\s+of)"
-_RIGHT = r"(?:(?:to|on|from|at|toward|towards)\s+(?:the\s+|my\s+|your\s+)?(?:far\s+)?right|right(?:\s+|-)(?:side|ear|channel|hand)|\bright\s+of)"
+_WHOSE = r"(?:the\s+|my\s+|your\s+|(?:the\s+)?(?:listener|viewer|player|user|audience|person)(?:'s|s')\s+)"
+_LEFT = r"(?:(?:to|on|from|at|toward|towards)\s+" + _WHOSE + r"?(?:far\s+)?left|left(?:\s+|-)(?:side|ear|channel|hand)|\bleft\s+of)"
+_RIGHT = r"(?:(?:to|on|from|at|toward|towards)\s+" + _WHOSE + r"?(?:far\s+)?right|right(?:\s+|-)(?:side|ear|channel|hand)|\bright\s+of)"
 _BEHIND = r"(?:behind|from\s+the\s+back|at\s+the\s+back|(?:from|at)\s+the\s+rear|in\s+the\s+back|back\s+of)"
 _FRONT = r"(?:in\s+front|from\s+the\s+front|ahead|straight\s+on|facing\s+me)"
 
@@ -292,7 +303,7 @@ def speakers(text: str) -> int | None:
     t = text.lower()
     m = re.search(
         r"\b" + _NUM + r"\s+(?:different\s+|distinct\s+|separate\s+)?(?:people|persons|speakers|voices|"
-        r"hosts|guys|women|men|participants|talkers|callers|kids|children|singers|person)\b",
+        r"hosts|guys|women|men|participants|talkers|callers|agents|kids|children|singers|person)\b",
         t,
     )
     n = number(m.group(1)) if m else None
@@ -349,10 +360,25 @@ _TRAILING_MODS = (
 )
 
 
+# "the words in my recording", "what's in my voice note", "what I said in a1": the words of a recording.
+_RECORDING_REF = re.compile(
+    r"\b(?:my|the|this|that|his|her|their|our|attached|uploaded)\s+(?:[\w-]+\s+){0,2}?(?:recording|audio|clip|file|"
+    r"voice\s*(?:note|message|memo|mail|clip|recording)|voicemail|speech|track|sample|message|memo|tape)s?\b|"
+    r"\ba[1-9]\d*\b|\bwhat\s+(?:i|he|she|they|you|we)\s+(?:said|say|says|recorded|just\s+said)\b",
+    re.I,
+)
+
+
 def is_reference_text(s: str) -> bool:
     """'it', 'the transcript', 'what he said': words that point at another result, not text to speak."""
     s = s.strip().strip("'\".!?, ")
     return not s or (bool(_REFERENCE_TEXT.match(s)) and len(s.split()) <= 4)
+
+
+def refers_to_recording(s: str) -> bool:
+    """'the words in my recording', "what's in my voice note": the speech is in a file, not given as text."""
+    s = s.strip().strip("'\".!?, ")
+    return bool(_RECORDING_REF.search(s)) and len(s.split()) <= 8
 
 
 def spoken_text(segment: str, quotes: list[str]) -> str | None:
@@ -363,6 +389,8 @@ def spoken_text(segment: str, quotes: list[str]) -> str | None:
     if not m:
         return None
     s = m.group("text").strip()
+    if is_reference_text(s) or refers_to_recording(s):  # before trimming: "what's in my voice note" is not "what's"
+        return None
     for pat in _TRAILING_MODS:
         s = re.sub(pat, "", s, flags=re.I).strip()
     s = s.strip(" ,;:")
@@ -464,10 +492,28 @@ _FILE_REF = re.compile(
 )
 
 
+_CONTAINS_SOUND = re.compile(
+    r"\b(?:contains?|containing|has|have|had|hear|heard|there(?:'s|\s+is|\s+are|\s+was))\s+"
+    r"(?P<q>(?:a|an|some|the)\s+[\w\s-]{2,40}?)"
+    r"(?=\s+(?:sound|noise)s?\b|\s+(?:somewhere|at\s+some\s+point|in\s+it|in\s+there|in\s+the\s+background)\b|\s*[,.;?!]|\s*$)",
+    re.I,
+)
+
+
 def sound_query(segment: str, quotes: list[str]) -> str | None:
     """The described sound: 'pull out just the dog barking from this' -> 'the dog barking'."""
     if quotes:
         return " ".join(quotes)
+    q = _sound_query(segment)
+    if q is None or len(q.split()) > 6:
+        # "this recording might contain a glass breaking sound at some point ..." -> 'a glass breaking'
+        m = _CONTAINS_SOUND.search(segment)
+        if m:
+            return m.group("q").strip()
+    return q
+
+
+def _sound_query(segment: str) -> str | None:
     s = segment.strip()
     m = re.search(r"\b(?:everything|all|anything)\s+(?:except|but|apart\s+from|other\s+than|besides|aside\s+from)\s+(?P<q>.+)$", s, re.I)
     if m:

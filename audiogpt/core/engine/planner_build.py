@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from audiogpt.core.engine import planner_args as A
 from audiogpt.core.engine.planner_replies import ask_for_arg, ask_for_file
 from audiogpt.core.engine.planner_router import VOICE_REF_RE
-from audiogpt.core.engine.planner_text import Segment, normalise_words
+from audiogpt.core.engine.planner_text import Segment, ask_clause, normalise_words
 from audiogpt.core.engine.planner_types import Artifact, PastCall, PastTurn, PlanRequest, Ref, Task
 from audiogpt.core.tools import get_tool
 
@@ -47,6 +47,14 @@ ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "
 ORDINAL_RE = re.compile(
     r"\bthe\s+(first|1st|second|2nd|third|3rd|fourth|4th|last|latter|former|other|remaining)"
     r"(?:\s+(?:one|file|recording|clip|audio|track|voice\s*note|picture|photo|image))?\b",
+    re.I,
+)
+# "each speaker separately", "per speaker", "what each of them said": a transcript per voice.
+PER_SPEAKER_RE = re.compile(
+    r"\b(?:per|for\s+each|for\s+every)\s+(?:speaker|person|voice|participant|caller|agent)\b|\bspeaker[\s-]+by[\s-]+speaker\b|"
+    r"\b(?:each|every|both)\s+(?:one\s+)?(?:of\s+(?:the\s+)?)?(?:speakers?|persons?|people|voices?|participants?|agents?|"
+    r"callers?|hosts?|them|two)\b.{0,40}\b(?:separately|individually|on\s+(?:its|their)\s+own|apart)\b|"
+    r"\b(?:separately|individually)\b.{0,40}\b(?:each|every|both)\s+(?:of\s+(?:the\s+)?)?(?:speakers?|persons?|people|voices?|them)\b",
     re.I,
 )
 TRANSCRIPT_OF_RE = re.compile(
@@ -244,7 +252,9 @@ class Builder:
             start, end = A.time_range(t)
             return {"start": start, "end": end}
         if tool in ("sound_extraction", "target_sound_detection"):
-            q = A.sound_query(t, seg.quotes) or self.prior_query()
+            ask = ask_clause(seg.text)
+            q = (A.sound_query(ask, seg.quotes) if ask != seg.text else None) or A.sound_query(t, seg.quotes)
+            q = q or self.prior_query()
             if not q:
                 raise NeedInput(ask_for_arg(tool, "query"), "need_arg", tool, "query")
             return {"query": q}
@@ -264,6 +274,22 @@ class Builder:
             raise NeedInput(ask_for_file(tool, kind), "need_file")
         args = {**args, **overrides}
         return [self.add(tool, {name: tgt, **args}, seg) for tgt in targets]
+
+    def _b_speech_recognition(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+        """'Transcribe what each of them said separately': split the speakers first, then one
+        transcript per speaker track."""
+        args = self._simple_args(seg, "speech_recognition", ov)
+        if (
+            "audio" not in ov
+            and PER_SPEAKER_RE.search(seg.full)
+            and not any(t.tool == "speech_separation" for t in self.tasks)
+            and not A.artifact_ids(seg.text)
+        ):
+            audios = self.resolve(seg, "speech_separation", "audio", many=False)
+            if audios:
+                sep = self.add("speech_separation", {"audio": audios[0], "speakers": A.speakers(seg.full)}, seg)
+                return [sep, self.add("speech_recognition", {"audio": Ref(sep.index, "artifact", "audio", every=True), **args}, seg)]
+        return self._per_file(seg, "speech_recognition", args, ov)
 
     def _b_speech_translation(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         lang = A.target_language(seg.text) or A.target_language(seg.full)

@@ -416,6 +416,9 @@ EXEMPLARS: dict[str, tuple[str, ...]] = {
         "make a beat",
         "music for meditation",
         "an instrumental song with drums and bass",
+        "make a song about our dog Max",
+        "compose a tune about summer holidays",
+        "create a short happy song about friendship",
     ),
     "chat:greeting": (
         "hi",

@@ -13,6 +13,7 @@ from typing import Any
 
 from audiogpt.core.engine import planner_args as A
 from audiogpt.core.engine.planner_build import Context
+from audiogpt.core.engine.planner_intent import FIXED_RENDER_TOOLS, UNSUPPORTED_CHANGE
 from audiogpt.core.engine.planner_router import TOOL_CLASSES, Routed
 from audiogpt.core.engine.planner_text import PLACEHOLDER_RE, Segment, starts_with_action
 from audiogpt.core.tools import get_tool
@@ -46,6 +47,16 @@ def follow_up(seg: Segment, r: Routed, ctx: Context) -> tuple[str, dict[str, Any
     weak = r.best not in TOOL_CLASSES or r.best_score < WEAK
     first = calls[0]
     prev_tools = [c.name for c in calls]
+    # "again but slower", "louder please", "with more warmth": a change the last tool cannot make.
+    if (
+        UNSUPPORTED_CHANGE.search(t)
+        and first.name in FIXED_RENDER_TOOLS
+        and (REPEAT_RE.search(t) or len(words) <= 8)
+        and (weak or r.best in prev_tools or r.best == "unsupported")
+        and not seg.quotes
+        and not ctx.attachments
+    ):
+        return "unsupported", {}
     # Same tool again with a corrected detail ("actually, move it to the right"): same input.
     if r.best in prev_tools and r.best in REUSE_INPUT_TOOLS and not A.artifact_ids(t) and not ctx.attachments:
         call = next(c for c in calls if c.name == r.best)
@@ -60,6 +71,9 @@ def follow_up(seg: Segment, r: Routed, ctx: Context) -> tuple[str, dict[str, Any
         for c in calls:
             if c.name == "speech_translation":
                 return c.name, {**inputs_of(c)}
+            if c.name == "speech_recognition" and not A.source_language_named(t):
+                # "this but in German" after a transcript: the same recording, translated.
+                return "speech_translation", {**inputs_of(c)}
             if c.name in ("text_to_speech", "speech_recognition"):
                 return c.name, {**inputs_of(c), **({"text": c.args.get("text")} if c.name == "text_to_speech" else {})}
     secs = A.seconds(t)

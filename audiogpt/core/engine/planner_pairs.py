@@ -31,7 +31,7 @@ _SCENE = re.compile(r"\b(sounds|noises?|background|describe|happening|going on|e
 _NOISE = re.compile(r"\b(nois\w*|hiss|hum|static|echo\w*|reverb\w*|clean\w*|clear\w*|denois\w*|muffled|crackl\w*|buzz\w*|quality|wind)\b", re.I)
 _TALK = re.compile(r"\b(talk\w*|speak\w*|say\w*|lip|lips|mouth|video|avatar|animat\w*|sync\w*|voice)\b", re.I)
 _ALL_SOUNDS = re.compile(r"\b(all|every|everything|each|list|which sounds|what sounds|events)\b", re.I)
-_SPEAK = re.compile(r"\b(say|says|saying|read|speak|pronounce\w*|aloud|out loud|narrat\w*|voice ?over|announce\w*|tts)\b", re.I)
+_SPEAK = re.compile(r"\b(say|says|saying|read|speak|pronounce\w*|aloud|out loud|narrate|narrating|voice ?over|announce\w*|tts)\b", re.I)
 _GAP = re.compile(r"\b(gap|gaps|missing|dropout|drop|silent|silence|hole|cuts? out|glitch\w*|lost|blank)\b", re.I)
 
 
@@ -45,15 +45,23 @@ def tie_break(pair: frozenset[str], text: str, ctx: Context) -> str | None:
             return b
         return None
 
-    # Voice cloning needs a voice to copy; reading aloud needs words to read.
-    if "style_transfer" in pair and not VOICE_REF_RE.search(text):
+    # Voice cloning needs a voice to copy (named anywhere in the message: "I recorded my dad's
+    # voice. Make him say ..."); reading aloud needs words to read.
+    voice_named = bool(VOICE_REF_RE.search(text) or VOICE_REF_RE.search(ctx.req.text))
+    if "style_transfer" in pair and not voice_named:
         return next(iter(pair - {"style_transfer"}))
     if "text_to_speech" in pair and "something" not in text and not _SPEAK.search(text):
         return next(iter(pair - {"text_to_speech"}))
+    if "talking_head" in pair and pair != {"text_to_speech", "talking_head"}:
+        # A face to animate needs a picture: a visual word with a picture at hand decides it.
+        visual = bool(_VISUAL.search(text))
+        image = any(a.kind == "image" for a in ctx.attachments) or ctx.has("image")
+        if visual and image:
+            return "talking_head"
     if pair == {"audio_to_text", "sound_detection"}:
         return pick(bool(_DESCRIBE.search(text)), "audio_to_text", bool(_TAGGING.search(text)), "sound_detection")
     if pair == {"text_to_speech", "style_transfer"}:
-        ref = bool(VOICE_REF_RE.search(text)) and ctx.has("audio")
+        ref = voice_named and ctx.has("audio")
         return "style_transfer" if ref else "text_to_speech"
     if pair == {"text_to_speech", "talking_head"}:
         visual = bool(_VISUAL.search(text)) or any(a.kind == "image" for a in ctx.attachments)

@@ -139,3 +139,38 @@ def what_to_do_with(ids: list[str]) -> str:
 
 def unknown_request() -> str:
     return "I'm not sure what you'd like me to do. " + CAPABILITIES
+
+
+LANGUAGE_NOTE = (
+    "I chat in English. For audio in other languages: I can transcribe speech (speech_recognition) and "
+    "translate what is said in a recording into another language such as Spanish, French, German, Italian, "
+    "Portuguese, Chinese or Japanese (speech_translation, optionally read aloud), and read a text aloud "
+    "(text_to_speech; English sounds best, other languages depend on the installed voice)."
+)
+
+
+def capability_answer(tool: str | None, needs_file: bool, languages: list[str] | None, unsupported_ask: bool) -> str:
+    """Answer 'can you ...?' in words: yes with how to ask, or no; the language note when it is about languages
+    (``languages``: the ones named, [] for languages in general, None when not about languages)."""
+    if languages is not None:
+        head = f"About {', '.join(languages)}: " if languages else ""
+        return head + LANGUAGE_NOTE + " Send me a recording (or the text to read) and tell me what to do with it."
+    if unsupported_ask:
+        return "No, sorry, I don't have a tool for that. " + CAPABILITIES
+    if tool:
+        how = (
+            "Attach the file and tell me what you'd like."
+            if needs_file
+            else "Just tell me what you'd like, in as much detail as you want."
+        )
+        return f"Yes, I can {TOOL_PHRASES.get(tool, tool)} ({tool}). {how}"
+    return CAPABILITIES
+
+
+def text_translation_reply(language: str | None) -> str:
+    into = f" into {language}" if language else ""
+    return (
+        f"I can't translate typed text{into}: my translation tool (speech_translation) works on speech "
+        f"recordings. Send me a voice message or audio file and I'll translate what is said{into} (and can read "
+        "the translation aloud). I can also read your text aloud as it is (text_to_speech)."
+    )

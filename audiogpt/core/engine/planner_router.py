@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from audiogpt.core.engine.planner_args import target_language_named
+from audiogpt.core.engine.planner_args import azimuth, motion, target_language_named
 from audiogpt.core.engine.planner_exemplars import EXEMPLARS, NON_TOOL_CLASSES
 from audiogpt.core.engine.planner_text import first_verb, set_domain_vocabulary
 from audiogpt.core.tools import TOOLS
@@ -36,7 +36,8 @@ REQUIRED_KIND = {
     t.name: kind for t in TOOLS for (_, kind, required) in t.args.artifact_fields()[:1] if required
 }
 VOICE_REF_RE = re.compile(
-    r"\b(my|his|her|their|your|this|that|same|the|whose|speaker'?s?|person'?s?)\s+(own\s+)?voice\b|"
+    r"\b(my|his|her|their|your|this|that|same|the|whose|speaker'?s?|person'?s?|\w+'s)\s+(own\s+)?voice\b"
+    r"(?![\s-]*(?:notes?|messages?|memos?|mails?|recordings?|clips?|files?|msgs?|overs?)\b)|"
     r"\bvoice\s+(in|from|of)\b|\bsounds?\s+like\b|\bclon\w*|\bimitat\w*|\bmimic\w*|\blike\s+(me|him|her|them)\b|"
     r"\breference\b|\bin the style\b|\bsame speaker\b|\bthat speaker\b|\bthis speaker\b|\bimpersonat\w*",
     re.I,
@@ -296,6 +297,11 @@ class Router:
             add("speech_recognition", 0.06)
         if re.search(r"\btext[\s-]+(to|into)[\s-]+(speech|voice|audio)\b|\btts\b", t):
             add("text_to_speech", 0.06)
+        # Where a sound sits or how it moves around the listener is what binaural rendering sets.
+        if re.search(r"\b(?:binaural|3d|8d|spatiali[sz]\w*|spatial|surround|immersive)\b", t):
+            add("mono_to_binaural", 0.06)
+        elif motion(t) or azimuth(t) is not None:
+            add("mono_to_binaural", 0.07)
         # Captioning is "describe"; the event tagger is about lists and times.
         if re.search(r"\b(describe|description|caption|summari[sz]e)\b", t):
             add("audio_to_text", 0.12)

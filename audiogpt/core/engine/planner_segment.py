@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from audiogpt.core.engine.planner_intent import is_vague
 from audiogpt.core.engine.planner_router import TOOL_CLASSES, Cues, Routed, Router
 from audiogpt.core.engine.planner_text import (
     PLACEHOLDER_RE,
     Protected,
     Segment,
+    ask_clause,
+    clean_piece,
+    loose_pieces,
     make_segment,
     protect,
     sentences,
@@ -27,6 +31,7 @@ from audiogpt.core.engine.planner_text import (
 from audiogpt.core.tools import TOOLS
 
 WEAK_SPLIT_MIN = 0.35
+LOOSE_SPLIT_MIN = 0.45
 AUDIO_MAKERS = frozenset(t.name for t in TOOLS if "audio" in t.produces)  # each piece of a comma/'and' split must reach this tool score
 
 
@@ -47,33 +52,57 @@ def segment_and_route(
     prot = protect(text)
     # 1. sentences and strong pieces; quote-only sentences join the previous piece.
     pieces: list[str] = []
+    chained: set[str] = set()  # pieces of a sentence split on 'then' / 'after that': each is an ask
     for sent in sentences(prot.text):
-        for piece in strong_pieces(sent):
+        strong = strong_pieces(sent)
+        for piece in strong:
             if pieces and _is_placeholder_only(piece):
                 pieces[-1] = f"{pieces[-1]} {piece}"
             else:
                 pieces.append(piece)
+                if len(strong) > 1:
+                    chained.add(piece)
     if not pieces:
         pieces = [prot.text]
     # 2. weak split candidates, routed together in one batch with the whole pieces.
     candidates = [weak_pieces(p) for p in pieces]
+    loose = [loose_pieces(p) if len(parts) < 2 else [p] for p, parts in zip(pieces, candidates, strict=True)]
     flat: list[str] = []
-    for p, parts in zip(pieces, candidates, strict=True):
+    for p, parts, lparts in zip(pieces, candidates, loose, strict=True):
         flat.append(p)
         if len(parts) > 1:
             flat.extend(parts)
+        if len(lparts) > 1:
+            flat.extend(q for q in lparts if q not in flat)
+        ask = clean_piece(ask_clause(p))
+        if ask != p and re.search(r"\w", ask) and ask not in flat:
+            flat.append(ask)
     segs = {s: make_segment(prot, s, kinds) for s in flat}
+    for s in flat:
+        segs[s].chained = s in chained
     routed_list = router.route_many([segs[s].routing for s in flat], [cues_for(segs[s]) for s in flat])
     if not cues_for.audio_any:
         routed_list = _reroute_after_audio_makers(prot.text, flat, segs, routed_list, router, cues_for)
     routed = dict(zip(flat, routed_list, strict=True))
     out: list[RoutedSegment] = []
-    for p, parts in zip(pieces, candidates, strict=True):
+    for p, parts, lparts in zip(pieces, candidates, loose, strict=True):
         if len(parts) > 1 and _accept_weak_split(parts, routed):
             out.extend(RoutedSegment(segs[q], routed[q]) for q in parts)
+        elif len(lparts) > 1 and _accept_loose_split(lparts, routed):
+            for q in lparts:
+                segs[q].chained = True
+                out.append(RoutedSegment(segs[q], routed[q]))
         else:
             out.append(RoutedSegment(segs[p], _focus(p, routed, router)))
     return prot, out
+
+
+def _accept_loose_split(parts: list[str], routed: dict[str, Routed]) -> bool:
+    """'and also' before a noun phrase: each side must route, confidently, to a different tool."""
+    best = [routed[q].best for q in parts]
+    if not all(b in TOOL_CLASSES and routed[q].best_score >= LOOSE_SPLIT_MIN for b, q in zip(best, parts, strict=True)):
+        return False
+    return len(set(best)) == len(best)
 
 
 def _focus(piece: str, routed: dict[str, Routed], router: Router) -> Routed:
@@ -87,7 +116,12 @@ def _focus(piece: str, routed: dict[str, Routed], router: Router) -> Routed:
     parts = weak_pieces(piece)
     asks = [q for q in parts if starts_with_action(q)]
     if len(parts) < 2 or not asks or len(asks) == len(parts) or any(q not in routed for q in asks):
-        return whole
+        # "I'm building an app, and I want this voice to circle around the listener": the ask
+        # clause after the preamble, even when it does not open with a verb.
+        ask = clean_piece(ask_clause(piece))
+        if ask == piece or ask not in routed or is_vague(ask):  # "..., help" / "..., please" say nothing new
+            return whole
+        asks = [ask]
     scores = {c: 0.4 * s for c, s in whole.ranking}
     for q in asks:
         for c, s in routed[q].ranking:

@@ -54,6 +54,12 @@ ABBREVIATIONS = {
     "wats": "what's",
     "wat": "what",
     "hes": "he's",
+    "whos": "who's",
+    "wheres": "where's",
+    "hows": "how's",
+    "n": "and",
+    "&": "and",
+    "+": "and",
     "shes": "she's",
     "theyre": "they're",
     "dont": "don't",
@@ -72,7 +78,7 @@ ABBREVIATIONS = {
 
 # Verbs that start a new request after a comma or "and" (checked after fillers).
 ACTION_VERBS = frozenset(
-    ["transcribe", "translate", "clean", "denoise", "enhance", "remove", "reduce", "separate", "split", "isolate", "extract", "pull", "find", "detect", "locate", "tell", "describe", "caption", "identify", "list", "tag", "label", "say", "read", "speak", "pronounce", "voice", "narrate", "sing", "compose", "write", "create", "make", "generate", "produce", "synthesize", "synthesise", "turn", "convert", "transform", "spatialize", "spatialise", "place", "move", "put", "pan", "fill", "repair", "restore", "fix", "patch", "animate", "lip-sync", "lipsync", "give", "play", "show", "clone", "imitate", "mimic", "render", "dub", "interpret", "type", "get", "search", "mark", "filter", "cancel", "suppress", "improve", "reconstruct", "inpaint", "keep", "render", "summarize", "summarise", "give", "add", "let", "have", "do", "check", "analyze", "analyse", "classify", "count"]
+    ["transcribe", "translate", "clean", "denoise", "enhance", "remove", "reduce", "separate", "split", "isolate", "extract", "pull", "find", "detect", "locate", "tell", "describe", "caption", "identify", "list", "tag", "label", "say", "read", "speak", "pronounce", "voice", "narrate", "sing", "compose", "write", "create", "make", "generate", "produce", "synthesize", "synthesise", "turn", "convert", "transform", "spatialize", "spatialise", "place", "move", "put", "pan", "fill", "repair", "restore", "fix", "patch", "animate", "lip-sync", "lipsync", "give", "play", "show", "clone", "imitate", "mimic", "render", "dub", "interpret", "type", "get", "search", "mark", "filter", "cancel", "suppress", "improve", "reconstruct", "inpaint", "keep", "render", "summarize", "summarise", "give", "add", "let", "have", "do", "check", "analyze", "analyse", "classify", "count", "use", "take", "run"]
 )
 
 FILLERS = (
@@ -119,7 +125,10 @@ _BUT_FIRST = re.compile(
     r"(?:,\s*|\s+)(?:but\s+first|but\s+before\s+that|before\s+that|before\s+you\s+do\s+that)\s*[,:]?\s+",
     re.I,
 )
-_WEAK_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.I)
+# ',', 'and', and the chat shorthands '+', '&', ' n ', and a spaced dash ("... — could you ...").
+_WEAK_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+(?:and|n|&|\+)\s+|\s+[\u2014\u2013-]+\s+", re.I)
+# Connectors that join two asks even when the second is a noun phrase ("..., and also a short description").
+_LOOSE_SPLIT = re.compile(r"\s*,?\s+(?:and\s+also|as\s+well\s+as|and\s+additionally|along\s+with|plus)\s+", re.I)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 
@@ -131,6 +140,7 @@ class Segment:
     routing: str  # lowercased, quotes -> "these words", typos fixed: what the embedder sees
     quotes: list[str] = field(default_factory=list)  # verbatim quoted/colon texts in this segment
     context: str = ""  # statements of the same message that inform arguments ("there are 3 of us")
+    chained: bool = False  # one of several asks joined by 'then' / 'after that': a request by construction
 
     @property
     def full(self) -> str:
@@ -292,11 +302,29 @@ _REQUEST_START = re.compile(
 )
 
 
+_ASK_INSIDE = re.compile(
+    r"\b(?:could|can|would|will)\s+(?:you|u)\b|\b(?:please|pls|plz|kindly)\b|\bi(?:'d| would)\s+(?:like|love|appreciate)\b|"
+    r"\bi\s+(?:need|want)\s+(?:you\s+to|to\s+(?:have|get|know)|a|an|the|this|my|it)\b|\bi(?:'m| am)\s+looking\s+for\b|"
+    r"\b(?:is|would)\s+it\s+be\s+possible\b|\bis\s+it\s+possible\b|\bany\s+chance\b|\bhelp\s+me\b",
+    re.I,
+)
+_CLAUSE_SPLIT = re.compile(r"\s*[,:;]\s*|\s+[\u2014\u2013-]+\s+")
+
+
 def is_request(text: str) -> bool:
-    """A request or question, as opposed to a statement that only gives context."""
+    """A request or question, as opposed to a statement that only gives context.
+
+    The ask may follow a preamble ("For our audio tour, I'd like you to generate ..."), so
+    every clause is checked, and polite request markers count wherever they stand.
+    """
     if PLACEHOLDER_RE.fullmatch(text.strip()):
         return False
-    return starts_with_action(text) or text.rstrip().endswith("?") or bool(_REQUEST_START.match(text))
+    if starts_with_action(text) or text.rstrip().endswith("?") or _REQUEST_START.match(text):
+        return True
+    if _ASK_INSIDE.search(PLACEHOLDER_RE.sub(" ", text)):
+        return True
+    clauses = [c for c in _CLAUSE_SPLIT.split(text) if c.strip()]
+    return any(starts_with_action(c) or _REQUEST_START.match(c) for c in clauses[1:])
 
 
 def sentences(text: str) -> list[str]:
@@ -341,6 +369,20 @@ def weak_pieces(piece: str) -> list[str]:
     return [clean_piece(p) for p in out if re.search(r"\w", p)]
 
 
+def loose_pieces(piece: str) -> list[str]:
+    """Candidate split on 'and also' / 'as well as' / 'plus' even before a noun phrase
+    ("what is said, and also a short description of the background"); the router must
+    confirm that each side asks for a different tool."""
+    parts: list[str] = []
+    last = 0
+    for m in _LOOSE_SPLIT.finditer(piece):
+        if m.start() > last and re.search(r"\w", piece[m.end() :]):
+            parts.append(piece[last : m.start()])
+            last = m.end()
+    parts.append(piece[last:])
+    return [clean_piece(p) for p in parts if re.search(r"\w", p)]
+
+
 def clean_piece(p: str) -> str:
     p = p.strip(" ,;:-")
     p = re.sub(r"^(?:first(?:ly)?|firstly|and|then|also|after that|afterwards)\b[\s,]*", "", p, flags=re.I)
@@ -349,3 +391,18 @@ def clean_piece(p: str) -> str:
 
 def make_segment(prot: Protected, piece: str, kinds: dict[str, str] | None = None) -> Segment:
     return Segment(text=prot.restore(piece), routing=routing_text(piece, kinds), quotes=prot.quotes_in(piece))
+
+
+_ASK_BREAK = re.compile(r"(?<=[.!?;])\s+|\s+[\u2014\u2013-]+\s+|\s*,\s*")
+
+
+def ask_clause(text: str) -> str:
+    """The clause that carries the ask, without the preamble before it:
+    "I recorded this on a busy corner — could you tell me when the bus brakes squeal?" ->
+    "could you tell me when the bus brakes squeal?". The whole text when no later clause asks."""
+    cut = 0
+    for m in _ASK_BREAK.finditer(text):
+        right = text[m.end() :]
+        if starts_with_action(right) or _REQUEST_START.match(right):
+            cut = m.end()
+    return text[cut:] if cut else text
