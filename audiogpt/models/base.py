@@ -132,3 +132,36 @@ def have_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+class CheckedBackend:
+    """Shared ``describe()`` and load guard for backends whose availability is a file/package check.
+
+    A subclass sets ``name``, ``task``, ``kind``, ``install_hint`` and the ``info_*``
+    attributes, and implements ``_missing()`` (one sentence saying why it cannot run,
+    or "" when it can). ``describe()`` stays cheap because ``_missing()`` must be.
+    """
+
+    name: str
+    task: str
+    kind: BackendKind
+    install_hint: str = ""
+    info_model: str = ""
+    info_licence: str = ""
+    info_memory_mb: int = 0
+    info_description: str = ""
+
+    def _missing(self) -> str:
+        return ""
+
+    def describe(self) -> BackendInfo:
+        reason = self._missing()
+        return BackendInfo(name=self.name, task=self.task, kind=self.kind, model=self.info_model,
+                           licence=self.info_licence, installed=not reason, install_hint=self.install_hint,
+                           reason=reason, memory_mb=self.info_memory_mb, description=self.info_description)
+
+    def _require(self) -> None:
+        """Raise :class:`ModelNotInstalled` (one sentence with the install hint) when it cannot run."""
+        reason = self._missing()
+        if reason:
+            raise ModelNotInstalled(reason.rstrip(".") + f"; {self.install_hint}.")

