@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import shlex
 import sys
 import uuid
@@ -144,6 +145,10 @@ async def run_console(settings: Settings, conversation: str | None = None) -> No
             spinner.start()
             try:
                 out = await app.dialogue.handle(incoming, progress=spinner.progress)
+            except Exception:  # e.g. the database went away mid-turn: say so, keep the console up
+                logging.getLogger(__name__).exception("turn failed")
+                print("bot> Something went wrong on my side (see data/audiogpt.log); your message is kept, please try again.")
+                continue
             finally:
                 await spinner.stop()
             await app.dialogue.deliver(out, None)

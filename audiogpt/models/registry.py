@@ -81,6 +81,13 @@ class Registry:
         self.device = device
         self._factories = factories if factories is not None else FACTORIES
         self._by_task: dict[str, list[Backend]] | None = None
+        # select() runs on every job; describe() does file and cache look-ups, so the answer
+        # (or the ModelNotInstalled sentence) is kept until refresh() or register().
+        self._chosen: dict[str, Backend | ModelNotInstalled] = {}
+
+    def refresh(self) -> None:
+        """Forget cached choices (after installing weights at run time)."""
+        self._chosen.clear()
 
     def _build(self) -> dict[str, list[Backend]]:
         if self._by_task is None:
@@ -98,6 +105,7 @@ class Registry:
 
     def register(self, backend: Backend) -> None:
         self._build().setdefault(backend.task, []).insert(0, backend)
+        self._chosen.pop(backend.task, None)
 
     def backends(self, task: str) -> list[Backend]:
         return list(self._build().get(task, []))
@@ -107,6 +115,17 @@ class Registry:
 
     def select(self, task: str) -> Backend:
         """The backend to run for ``task``, or :class:`ModelNotInstalled` with one clear sentence."""
+        if task not in self._chosen:
+            try:
+                self._chosen[task] = self._select(task)
+            except ModelNotInstalled as exc:
+                self._chosen[task] = exc
+        chosen = self._chosen[task]
+        if isinstance(chosen, ModelNotInstalled):
+            raise ModelNotInstalled(str(chosen))
+        return chosen
+
+    def _select(self, task: str) -> Backend:
         pref = self.preferences.get(task, "auto")
         candidates = self.backends(task)
         infos = {b.name: b.describe() for b in candidates}
