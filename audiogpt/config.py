@@ -66,14 +66,109 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(50.0, description="Largest attachment accepted, in MB.")
     max_audio_seconds: float = Field(600.0, description="Longest audio accepted, in seconds.")
 
-    # --- platforms (each issue adds its own) ---
+    # --- abuse limits shared by the platforms (per-workspace settings may tighten them) ---
+    rate_user_per_minute: int = Field(10, description="Messages one user may send the bot per minute (0 = no limit).")
+    rate_workspace_per_minute: int = Field(60, description="Messages one guild/workspace may send per minute (0 = no limit).")
+
+    # --- Discord ---
     discord_token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "AUDIOGPT_DISCORD_TOKEN"))
+    # (discord settings: begin)
+    discord_api_base_url: str = Field(
+        "https://discord.com/api/v10",
+        validation_alias=AliasChoices("DISCORD_API_BASE_URL", "AUDIOGPT_DISCORD_API_BASE_URL"),
+        description="Discord REST base URL; when changed, the gateway URL is asked from its GET /gateway/bot.",
+    )
+    discord_gateway_url: str | None = Field(
+        None, validation_alias=AliasChoices("DISCORD_GATEWAY_URL", "AUDIOGPT_DISCORD_GATEWAY_URL"),
+        description="Gateway websocket URL; overrides the one /gateway/bot gives.",
+    )
+    discord_application_id: str | None = Field(
+        None, validation_alias=AliasChoices("DISCORD_APPLICATION_ID", "AUDIOGPT_DISCORD_APPLICATION_ID"),
+        description="Application (client) id for the invite URL; read from the token when unset.",
+    )
+    discord_answer_in_threads: bool = Field(
+        True, description="Answer a channel mention in a thread started on it (false: reply inline); per guild via /settings.")
+    discord_allowed_guilds: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Guild ids the bot answers in (empty = every guild it is in); DMs always.")
+    discord_blocked_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="User ids the bot ignores.")
+    discord_command_guild: str | None = Field(
+        None, description="Guild id to register slash commands in (instant); unset = global registration.")
+    discord_status_after: float = Field(2.0, description="Seconds a turn runs before a status message is shown.")
+    discord_fetch_timeout: float = Field(30.0, description="Seconds an attachment download may take.")
+    discord_upload_limit_mb: float = Field(
+        0.0, description="Cap on uploads below the guild's limit, in MB (e.g. behind a proxy); 0 = the guild's limit.")
+
+    @field_validator("discord_allowed_guilds", "discord_blocked_users", mode="before")
+    @classmethod
+    def _split_ids(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return [str(x) for x in json.loads(v)]
+            return [p.strip() for p in v.split(",") if p.strip()]
+        if isinstance(v, (list, tuple)):
+            return [str(x) for x in v]
+        return v
+    # (discord settings: end)
+
+    # --- Slack ---
     slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "AUDIOGPT_SLACK_BOT_TOKEN"))
     slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AUDIOGPT_SLACK_APP_TOKEN"))
+    # (slack settings: begin)
+    slack_signing_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "AUDIOGPT_SLACK_SIGNING_SECRET"),
+        description="Verifies every HTTP request from Slack (Basic Information > Signing Secret).",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "AUDIOGPT_SLACK_API_URL"),
+        description="Slack Web API base URL (a fake Slack for tests).",
+    )
+    slack_mode: str = Field(
+        "", validation_alias=AliasChoices("SLACK_MODE", "AUDIOGPT_SLACK_MODE"),
+        description="'socket' or 'http'; empty = socket when SLACK_APP_TOKEN is set, else http.",
+    )
+    slack_port: int = Field(3000, validation_alias=AliasChoices("SLACK_PORT", "AUDIOGPT_SLACK_PORT"),
+                            description="HTTP mode: port to listen on.")
+    slack_host: str = Field("0.0.0.0", validation_alias=AliasChoices("SLACK_HOST", "AUDIOGPT_SLACK_HOST"),
+                            description="HTTP mode: address to listen on.")
+    slack_path: str = Field("/slack/events", validation_alias=AliasChoices("SLACK_PATH", "AUDIOGPT_SLACK_PATH"),
+                            description="HTTP mode: path for events, slash commands and interactivity.")
+    slack_public_url: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_PUBLIC_URL", "AUDIOGPT_SLACK_PUBLIC_URL"),
+        description="HTTP mode: public https base URL of this bot, for the manifest and the OAuth redirect.",
+    )
+    slack_client_id: str | None = Field(None, validation_alias=AliasChoices("SLACK_CLIENT_ID", "AUDIOGPT_SLACK_CLIENT_ID"),
+                                        description="OAuth (many workspaces): the app's client id.")
+    slack_client_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "AUDIOGPT_SLACK_CLIENT_SECRET"),
+        description="OAuth: the app's client secret.",
+    )
+    slack_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["app_mentions:read", "chat:write", "commands", "files:read", "files:write",
+                                 "im:history", "im:read", "im:write", "assistant:write"],
+        validation_alias=AliasChoices("SLACK_SCOPES", "AUDIOGPT_SLACK_SCOPES"),
+        description="Bot scopes requested at install (comma separated).",
+    )
+    slack_command: str = Field("/audiogpt", validation_alias=AliasChoices("SLACK_COMMAND", "AUDIOGPT_SLACK_COMMAND"),
+                               description="The slash command's name.")
+    slack_command_ephemeral: bool = Field(
+        False, validation_alias=AliasChoices("SLACK_COMMAND_EPHEMERAL", "AUDIOGPT_SLACK_COMMAND_EPHEMERAL"),
+        description="Answer the slash command only to the user who ran it (else in the channel).",
+    )
+    slack_assistant_status: bool = Field(
+        True, validation_alias=AliasChoices("SLACK_ASSISTANT_STATUS", "AUDIOGPT_SLACK_ASSISTANT_STATUS"),
+        description="Show progress with assistant.threads.setStatus where Slack allows it (else a 'working' message).",
+    )
+    # (slack settings: end)
+
+    # --- scale-out ---
+    # (scale settings: begin)
+    # (scale settings: end)
 
     log_level: str = Field("INFO", description="Python logging level.")
 
-    @field_validator("disabled_tools", mode="before")
+    @field_validator("disabled_tools", "slack_scopes", mode="before")
     @classmethod
     def _split_list(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -96,17 +96,13 @@ def main_callback(ctx: typer.Context) -> None:
 def run() -> None:
     """Start the configured platforms; the console when no platform token is set."""
     settings = get_settings()
-    platforms = []
-    if settings.discord_token:
-        platforms.append("discord")
-    if settings.slack_bot_token:
-        platforms.append("slack")
+    from audiogpt.bots.launcher import configured_platforms, run_platforms
+
+    platforms = configured_platforms(settings)
     if not platforms:
         chat()
         return
     setup_logging(settings, quiet=False)
-    from audiogpt.bots.launcher import run_platforms
-
     asyncio.run(run_platforms(settings, platforms))
 
 

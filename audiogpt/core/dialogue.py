@@ -159,7 +159,12 @@ class Dialogue:
     async def _run_engine(self, ctx: TurnContext, *, prefix: str = "", resume: bool = False) -> Outgoing:
         messages, pending = await self._build_messages(ctx, resume=resume)
 
+        off = await self._workspace_disabled(ctx)
+        schemas = [t for t in self.tool_schemas() if t["function"]["name"] not in off]
+
         async def execute(call: Call) -> dict[str, Any]:
+            if call.name in off:
+                return ToolOutcome(call.name, False, error=f"The {call.name} tool is turned off in this workspace.").to_json()
             outcome = await self._submit(ctx, call.id, call.name, call.args)
             return outcome.to_json()
 
@@ -167,7 +172,7 @@ class Dialogue:
             await self.repo.add_message(ctx.conversation.id, ctx.turn.id, *_serialise(msg))
 
         try:
-            ai = await run_loop(self.model, messages, self.tool_schemas(), execute, record,
+            ai = await run_loop(self.model, messages, schemas, execute, record,
                                 max_steps=self.max_steps, timeout=self.llm_timeout, pending=pending)
             text = _text_of(ai)
         except (EngineTimeout, EngineError) as exc:
@@ -202,6 +207,13 @@ class Dialogue:
             if value is not None:
                 return bool(value)
         return self.voice_replies
+
+    async def _workspace_disabled(self, ctx: TurnContext) -> set[str]:
+        """Tools a workspace turned off with its ``disabled_tools`` setting (on top of the deployment's)."""
+        if not ctx.workspace:
+            return set()
+        value = await self.repo.get_setting(ctx.workspace, "disabled_tools")
+        return set(value or ())
 
     # --- messages for the LLM --------------------------------------------------------
 

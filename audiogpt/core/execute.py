@@ -18,7 +18,15 @@ from pydantic import ValidationError
 from audiogpt.core.artifacts import ArtifactError, ArtifactService
 from audiogpt.core.media import MediaError, decode_audio, encode_audio
 from audiogpt.core.tools import TOOLS_BY_NAME, ToolArgs, ToolSpec
-from audiogpt.models.base import Audio, BackendResult, BadInput, Image, ModelNotInstalled
+from audiogpt.models.base import (
+    Audio,
+    BackendResult,
+    BadInput,
+    Image,
+    ModelNotInstalled,
+    ProgressReport,
+    accepts_progress,
+)
 from audiogpt.models.registry import Registry
 from audiogpt.models.runtime import ModelCache
 from audiogpt.storage.schema import Artifact
@@ -61,7 +69,8 @@ def validation_sentence(tool: str, exc: ValidationError) -> str:
 
 
 class Executor(Protocol):
-    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any]) -> ToolOutcome: ...
+    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any],
+                      progress: ProgressReport | None = None) -> ToolOutcome: ...
 
     def backend_name(self, tool: str) -> str | None: ...
 
@@ -100,7 +109,8 @@ class ToolExecutor:
                 inputs[name] = res.path
         return parsed, inputs
 
-    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any]) -> ToolOutcome:
+    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any],
+                      progress: ProgressReport | None = None) -> ToolOutcome:
         t0 = time.perf_counter()
         spec = TOOLS_BY_NAME.get(tool)
         if spec is None:
@@ -113,6 +123,8 @@ class ToolExecutor:
             backend = self.registry.select(tool)
             backend_name = backend.name
             model = await asyncio.to_thread(self.cache.get, backend)
+            if progress is not None and accepts_progress(backend):
+                inputs["progress"] = progress
             result: BackendResult = await asyncio.to_thread(backend.run, model, **inputs)
             parent = next((getattr(parsed, n) for n, _k, _r in spec.args.artifact_fields() if getattr(parsed, n)), None)
             stored = await self.store_outputs(conversation_id, turn_id, tool, result, parent)
@@ -161,7 +173,8 @@ class DryRunExecutor(ToolExecutor):
     def backend_name(self, tool: str) -> str | None:
         return "dry-run"
 
-    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any]) -> ToolOutcome:
+    async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any],
+                      progress: ProgressReport | None = None) -> ToolOutcome:
         t0 = time.perf_counter()
         spec = TOOLS_BY_NAME.get(tool)
         if spec is None:

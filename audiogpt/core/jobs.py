@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from audiogpt.core.events import Progress
 from audiogpt.core.execute import Executor, ToolOutcome
+from audiogpt.models.base import ProgressReport
 from audiogpt.storage.repos import Repository, stale_cutoff
 from audiogpt.storage.schema import Job
 
@@ -135,7 +136,8 @@ class LocalRunner:
         t0 = time.perf_counter()
         try:
             outcome = await asyncio.wait_for(
-                self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {})),
+                self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {}),
+                                      progress=_thread_reporter(progress, conversation_key, job, reply_to)),
                 timeout=self.timeout,
             )
         except TimeoutError:
@@ -197,3 +199,17 @@ async def _emit(progress: ProgressFn | None, event: Progress) -> None:
         await progress(event)
     except Exception:  # a failing spinner must not fail the job
         log.warning("progress callback failed", exc_info=True)
+
+
+def _thread_reporter(progress: ProgressFn | None, conversation_key: str, job: Job,
+                     reply_to: str | None) -> ProgressReport | None:
+    """A callback a backend may call from its worker thread; it posts ``step`` events on the loop."""
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+
+    def report(fraction: float | None, message: str) -> None:
+        event = Progress(conversation_key, job.id, job.tool, "step", message, fraction=fraction, reply_to=reply_to)
+        loop.call_soon_threadsafe(lambda: loop.create_task(_emit(progress, event)))
+
+    return report

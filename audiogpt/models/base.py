@@ -9,12 +9,17 @@ artifacts, so a backend can be reused by any runner (in-process, Ray Serve).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 BackendKind = Literal["full", "lite"]
+
+# A backend whose ``run`` takes a ``progress`` keyword gets one of these: call it from the worker
+# thread with (fraction 0..1 or None, a few words such as "generating 8 s of audio"). It never blocks.
+ProgressReport = Callable[[float | None, str], None]
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,22 @@ class Backend(Protocol):
         ...
 
     def run(self, model: Any, **inputs: Any) -> BackendResult:
-        """Run inference (blocking; called in a worker thread) with the object ``load`` returned."""
+        """Run inference (blocking; called in a worker thread) with the object ``load`` returned.
+
+        A long-running backend may declare a ``progress: ProgressReport | None = None`` keyword;
+        core passes it only to backends whose ``run`` names it.
+        """
         ...
+
+
+def accepts_progress(backend: Any) -> bool:
+    """True when ``backend.run`` declares a ``progress`` keyword."""
+    import inspect
+
+    try:
+        return "progress" in inspect.signature(backend.run).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def have_module(name: str) -> bool:

@@ -45,8 +45,30 @@ def _speech_full_backends() -> list[Backend]:
     return [WhisperTransformers(), WhisperM2M100Translation(), SpeechT5Tts(), SpeechT5StyleTransfer()]
 
 
+def _sound_backends() -> list[Backend]:
+    """Sound understanding: detection, target detection, extraction, captioning."""
+    from audiogpt.models.sound import backends
+
+    return backends()
+
+
+def _generation_backends() -> list[Backend]:
+    """Generation: text-to-audio, image-to-audio, text-to-music, singing."""
+    from audiogpt.models.generation import backends
+
+    return backends()
+
+
+def _transform_backends() -> list[Backend]:
+    """Transformation and video: inpainting, binaural, talking head."""
+    from audiogpt.models.transform import backends
+
+    return backends()
+
+
 # Factories run once, lazily; each returns backends for one or more tasks.
-FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _enhance_separate_backends, _speech_full_backends]
+FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _enhance_separate_backends, _speech_full_backends,
+                                                _sound_backends, _generation_backends, _transform_backends]
 
 
 @dataclass(frozen=True)
