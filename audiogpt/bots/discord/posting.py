@@ -1,0 +1,250 @@
+"""Outgoing -> Discord messages: text split at 2,000 characters, attachments, voice messages.
+
+Every post goes through discord.py's HTTP client (its per-route rate limiter
+handles 429s) with ``allowed_mentions`` set to none, so an ``@everyone`` or a
+role ping in model output is shown but never pings anyone.
+
+discord.py 2.7 can read voice messages but not send them (``File.to_dict`` has
+no ``duration_secs`` / ``waveform``), so a voice message is one call of its own
+``http.send_message`` route with an attachment descriptor that carries them and
+flag 8192 -- the same HTTP client and rate limiter, no second HTTP stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import discord
+from discord.http import handle_message_parameters
+
+from audiogpt.core.events import ArtifactOut, Outgoing
+from audiogpt.core.media import (
+    MediaError,
+    VoiceMessage,
+    decode_audio,
+    encode_to_fit,
+    encode_voice_message,
+    format_size,
+)
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 2000
+FILES_PER_MESSAGE = 10
+NO_PINGS = discord.AllowedMentions.none()
+_FENCE = re.compile(r"^```(\S*)", re.M)
+
+
+# --- text ------------------------------------------------------------------------------
+
+
+def _open_fence(text: str) -> str | None:
+    """The language tag of a code fence left open at the end of ``text`` (``""`` for none given)."""
+    lang: str | None = None
+    for m in _FENCE.finditer(text):
+        lang = m.group(1) if lang is None else None
+    return lang
+
+
+def _cut(text: str, budget: int) -> tuple[int, int]:
+    """Where to cut ``text`` so the head is at most ``budget`` chars: (end of head, start of tail)."""
+    window = text[: budget + 1]
+    # a code block that starts inside the window but does not end in it: cut before it if that is not wasteful
+    if _open_fence(window) is not None:
+        fences = list(_FENCE.finditer(window))
+        start = fences[-1].start()  # fences pair up, so the last one is the block left open
+        if start > budget // 3:
+            return start, start
+    for sep, floor in (("\n\n", budget // 2), ("\n", budget // 4), (" ", 1)):
+        i = window.rfind(sep, 0, budget + 1 - len(sep) + 1)
+        if i >= floor:
+            return i, i + len(sep)
+    return budget, budget  # one "word" longer than a message: nothing better exists
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Chunks of at most ``limit`` characters, cut between paragraphs, lines or words.
+
+    A code block cut in two is closed at the end of one chunk and reopened (same
+    language) at the start of the next, so both halves still render as code.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    chunks: list[str] = []
+    while len(text) > limit:
+        fence_room = 4 if "```" in text[:limit] else 0  # "\n```" to close a block cut in two
+        end, start = _cut(text, limit - fence_room)
+        head, tail = text[:end].rstrip(), text[start:]
+        lang = _open_fence(head)
+        if lang is not None:
+            head += "\n```"
+            tail = f"```{lang}\n" + tail.lstrip("\n")
+        else:
+            tail = tail.lstrip()
+        if head.strip():
+            chunks.append(head)
+        text = tail
+    if text.strip():
+        chunks.append(text)
+    return chunks
+
+
+# --- where posts go ----------------------------------------------------------------------
+
+
+class Target(Protocol):
+    """Somewhere an answer can be posted: a channel/thread, or an interaction's follow-ups."""
+
+    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any) -> int: ...
+
+    async def send_voice(self, voice: VoiceMessage) -> int: ...
+
+
+class VoiceFile(discord.File):
+    """A file whose attachment descriptor carries ``duration_secs`` and ``waveform`` (a voice message)."""
+
+    def __init__(self, voice: VoiceMessage) -> None:
+        super().__init__(io.BytesIO(voice.data), filename="voice-message.ogg")
+        self.voice = voice
+
+    def to_dict(self, index: int) -> dict[str, Any]:
+        d = super().to_dict(index)
+        d["duration_secs"] = self.voice.duration
+        d["waveform"] = self.voice.waveform_b64
+        return d
+
+
+@dataclass
+class ChannelTarget:
+    """A channel or thread, by id (works after a restart, with nothing cached)."""
+
+    client: discord.Client
+    channel_id: int
+
+    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any) -> int:
+        channel = self.client.get_channel(self.channel_id) or self.client.get_partial_messageable(self.channel_id)
+        msg = await channel.send(content=content, files=list(files) or None,  # type: ignore[union-attr]
+                                 allowed_mentions=NO_PINGS, reference=reference, mention_author=False)
+        return msg.id
+
+    async def send_voice(self, voice: VoiceMessage) -> int:
+        params = handle_message_parameters(file=VoiceFile(voice), flags=discord.MessageFlags(voice=True),
+                                           allowed_mentions=NO_PINGS)
+        with params:
+            data = await self.client.http.send_message(self.channel_id, params=params)
+        return int(data["id"])
+
+
+@dataclass
+class FollowupTarget:
+    """An interaction's follow-up messages (after ``defer``)."""
+
+    interaction: discord.Interaction
+
+    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any) -> int:
+        kw: dict[str, Any] = {"allowed_mentions": NO_PINGS, "wait": True}
+        if files:
+            kw["files"] = list(files)
+        msg = await self.interaction.followup.send(content=content or discord.utils.MISSING, **kw)
+        return msg.id
+
+    async def send_voice(self, voice: VoiceMessage) -> int:
+        # webhooks cannot post voice messages; the audio goes as an ordinary file
+        return await self.send(None, [discord.File(io.BytesIO(voice.data), filename="voice-message.ogg")], None)
+
+
+# --- attachments ---------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    files: list[discord.File]
+    notes: list[str]  # sentences about files that could not go (too large)
+    voice: VoiceMessage | None
+
+
+def _ext(name: str, path: str) -> str:
+    return Path(name).suffix or Path(path).suffix
+
+
+SPEAKING_TOOLS = ("text_to_speech", "style_transfer", "speech_translation")
+
+
+def _spoken_artifact(out: Outgoing) -> ArtifactOut | None:
+    """The speech to send as a voice message: the audio of the turn's last speaking tool call.
+
+    That is the spoken answer the dialogue adds for a voice message; other audio
+    (a generated sound, an enhanced recording) goes as an ordinary file.
+    """
+    by_id = {a.id: a for a in out.artifacts if a.kind == "audio"}
+    for call in reversed(out.tool_calls):
+        if call.ok and call.tool in SPEAKING_TOOLS:
+            found = [by_id[i] for i in call.artifacts if i in by_id]
+            if found:
+                return found[-1]
+    return None
+
+
+def _prepare(out: Outgoing, upload_limit: int) -> Prepared:
+    """Encode the reply's artifacts for upload (blocking: run in a thread)."""
+    files: list[discord.File] = []
+    notes: list[str] = []
+    voice: VoiceMessage | None = None
+    arts: list[ArtifactOut] = list(out.artifacts)
+    if out.as_voice:
+        spoken = _spoken_artifact(out)
+        if spoken is not None:
+            try:
+                vm = encode_voice_message(decode_audio(Path(spoken.path)))
+                if len(vm.data) <= upload_limit:
+                    voice = vm
+                    arts.remove(spoken)
+            except MediaError as exc:
+                log.warning("could not make a voice message of %s: %s", spoken.id, exc)
+    for a in arts:
+        stem = Path(a.name).stem if a.name else a.id
+        size = a.size or Path(a.path).stat().st_size
+        if size <= upload_limit:
+            files.append(discord.File(a.path, filename=f"{a.id}-{stem}{_ext(a.name, a.path)}"))
+            continue
+        if a.kind == "audio":
+            try:
+                data, fmt = encode_to_fit(decode_audio(Path(a.path)), upload_limit)
+                files.append(discord.File(io.BytesIO(data), filename=f"{a.id}-{stem}.{fmt}"))
+                continue
+            except MediaError as exc:
+                notes.append(f"{a.id} is too large to upload here ({exc})")
+                continue
+        notes.append(f"{a.id} ({format_size(size)}) is larger than this server's upload limit "
+                     f"({format_size(upload_limit)}), so I could not attach it")
+    return Prepared(files, notes, voice)
+
+
+async def post_outgoing(target: Target, out: Outgoing, *, upload_limit: int, reference: Any = None) -> int | None:
+    """Post one answer; returns the id of its first message (None when there was nothing to post)."""
+    prepared = await asyncio.to_thread(_prepare, out, upload_limit) if out.artifacts else Prepared([], [], None)
+    text = out.text.strip()
+    if prepared.notes:
+        text = (text + "\n" + "; ".join(prepared.notes) + ".").strip()
+    chunks = split_text(text) or ([] if prepared.files or prepared.voice else ["Done."])
+    first: int | None = None
+    groups = [prepared.files[i:i + FILES_PER_MESSAGE] for i in range(0, len(prepared.files), FILES_PER_MESSAGE)]
+    for i, chunk in enumerate(chunks):
+        files = groups.pop(0) if groups and i == len(chunks) - 1 else []
+        mid = await target.send(chunk, files, reference if first is None else None)
+        first = first or mid
+    for files in groups:
+        mid = await target.send(None, files, reference if first is None else None)
+        first = first or mid
+    if prepared.voice is not None:
+        mid = await target.send_voice(prepared.voice)
+        first = first or mid
+    return first
