@@ -164,6 +164,39 @@ class Settings(BaseSettings):
 
     # --- scale-out ---
     # (scale settings: begin)
+    runner: str = Field("local", description="Where model jobs run: 'local' (in this process) or 'ray' (Ray Serve deployments).")
+    ray_address: str | None = Field(
+        None, validation_alias=AliasChoices("RAY_ADDRESS", "AUDIOGPT_RAY_ADDRESS"),
+        description="Ray cluster to join (ray://host:10001 or auto); unset = a local Ray started by this process.",
+    )
+    ray_namespace: str = Field("audiogpt", description="Ray namespace of the Serve applications.")
+    ray_app_name: str = Field("audiogpt", description="Serve application name (one per deployment of the bot).")
+    ray_num_cpus: float = Field(1.0, description="CPUs each model replica reserves.")
+    ray_num_gpus: float = Field(0.0, description="GPUs each model replica reserves (0.5 = two replicas share one GPU).")
+    ray_min_replicas: int = Field(1, description="Fewest replicas of each model deployment (autoscaling lower bound).")
+    ray_max_replicas: int = Field(2, description="Most replicas of each model deployment (autoscaling upper bound).")
+    ray_max_ongoing_requests: int = Field(8, description="Requests one replica accepts at once (what batching can gather).")
+    ray_batch_size: int = Field(8, description="Largest batch @serve.batch gathers for models that batch (0 = no batching).")
+    ray_batch_wait_s: float = Field(0.02, description="Seconds a batch waits to fill up before it runs.")
+    ray_deployments: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description='Task -> deployment name as JSON, to split or merge task families: {"speech_recognition": "asr"}; unset = one per family.',
+    )
+    artifact_store_url: str | None = Field(
+        None, validation_alias=AliasChoices("ARTIFACT_STORE_URL", "AUDIOGPT_ARTIFACT_STORE_URL"),
+        description="s3://bucket/prefix for S3-compatible artifact storage (credentials from the standard AWS_* variables); unset = data_dir/artifacts.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("S3_ENDPOINT_URL", "AUDIOGPT_S3_ENDPOINT_URL"),
+        description="Endpoint of an S3-compatible store such as MinIO (http://minio:9000); unset = AWS.",
+    )
+    s3_create_bucket: bool = Field(False, description="Create the artifact bucket at start when it is missing (MinIO in compose).")
+    recovery_interval: float = Field(
+        15.0, description="Seconds between sweeps that take over turns and replies of bot processes that died (0 = only at start)."
+    )
+    metrics_port: int = Field(0, description="Port of a standalone /healthz, /readyz and /metrics server (0 = off; the Slack HTTP server mounts them anyway).")
+    metrics_host: str = Field("0.0.0.0", description="Address of the standalone /healthz, /readyz and /metrics server.")
+    log_json: bool = Field(False, description="Write logs as one JSON object a line (job and conversation ids, no secrets).")
     # (scale settings: end)
 
     log_level: str = Field("INFO", description="Python logging level.")
@@ -178,7 +211,7 @@ class Settings(BaseSettings):
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
 
-    @field_validator("backends", mode="before")
+    @field_validator("backends", "ray_deployments", mode="before")
     @classmethod
     def _parse_backends(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -64,5 +64,5 @@ def test_registry_selection_and_messages() -> None:
     reg = Registry({"text_to_audio": "nope"}, factories=[lambda: [lite]])
     with pytest.raises(ModelNotInstalled, match="does not exist"):
         reg.select("text_to_audio")
-    with pytest.raises(ModelNotInstalled, match="No model for text_to_music is installed"):
+    with pytest.raises(ModelNotInstalled, match=r"^No backend for text_to_music is installed"):
         Registry(factories=[]).select("text_to_music")

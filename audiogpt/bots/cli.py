@@ -17,10 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
+from audiogpt.bots.discord_cli import app as discord_cli
+from audiogpt.bots.slack.cli import cli as slack_cli
 from audiogpt.config import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help="AudioGPT: an audio assistant for team chat.")
 log = logging.getLogger("audiogpt")
+app.add_typer(discord_cli, name="discord")
+app.add_typer(slack_cli, name="slack")
 
 
 def setup_logging(settings: Settings, *, quiet: bool) -> None:
@@ -31,6 +35,10 @@ def setup_logging(settings: Settings, *, quiet: bool) -> None:
     setup_logging._done = True  # type: ignore[attr-defined]
     root.setLevel(logging.DEBUG)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_json:  # one JSON object a line with job/conversation ids, credentials scrubbed
+        from audiogpt.bots.ops import JsonFormatter, secrets_of
+
+        fmt = JsonFormatter(secrets_of(settings))
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(settings.data_dir / "audiogpt.log", encoding="utf-8")
@@ -203,7 +211,7 @@ def tool(
             outcome = await app_.runner.submit(conv.id, None, f"cli-{uuid.uuid4().hex[:8]}", name, call_args)
             arts: tuple[ArtifactOut, ...] = tuple(app_.artifacts.to_out(a) for a in outcome.artifacts)
             rec = ToolCallRecord(name, call_args, outcome.backend, outcome.seconds, outcome.ok, outcome.error,
-                                 data=outcome.data)
+                                 data=outcome.data, runner=outcome.runner, replica=outcome.replica)
             out = Outgoing(conversation=conv.key, text=outcome.text if outcome.ok else (outcome.error or "failed"),
                            artifacts=arts, tool_calls=(rec,))
             print_outgoing(out, as_json)

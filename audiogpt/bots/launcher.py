@@ -33,8 +33,8 @@ class PlatformAdapter(Protocol):
         """Connect and serve until :meth:`stop` (or a fatal error, which it raises)."""
         ...
 
-    async def send(self, out: Outgoing) -> None:
-        """Post a reply that a previous process produced but did not deliver."""
+    async def send(self, out: Outgoing) -> str | None:
+        """Post a reply a previous process produced but did not deliver; the platform's message id."""
         ...
 
     async def stop(self) -> None: ...
@@ -71,6 +71,9 @@ async def run_platforms(settings: Settings, platforms: list[str]) -> None:
     except DatabaseUnavailable as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None
+    from audiogpt.bots.ops import start_ops_server_if_configured
+
+    ops = await start_ops_server_if_configured(app)  # /healthz /readyz /metrics on AUDIOGPT_METRICS_PORT
     adapters: dict[str, PlatformAdapter] = {p: make(app) for p, make in makers.items()}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,11 +81,11 @@ async def run_platforms(settings: Settings, platforms: list[str]) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    async def dispatch(out: Outgoing) -> None:
+    async def dispatch(out: Outgoing) -> str | None:
         adapter = adapters.get(out.conversation.split(":", 1)[0])
         if adapter is None:
             raise RuntimeError(f"no adapter for conversation {out.conversation}")
-        await adapter.send(out)
+        return await adapter.send(out)
 
     tasks = {asyncio.create_task(a.start(), name=f"platform-{p}"): p for p, a in adapters.items()}
     try:
@@ -106,4 +109,6 @@ async def run_platforms(settings: Settings, platforms: list[str]) -> None:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if ops is not None:
+            await ops.cleanup()
         await app.close()

@@ -1,13 +1,18 @@
 """Wiring: one :class:`App` owns the database, stores, runner, engine and dialogue.
 
 Every entry point (console, ``audiogpt ask``, Discord, Slack, eval) opens an
-App the same way, so they differ only in their adapter.
+App the same way, so they differ only in their adapter. Settings choose the
+scale-out parts: the job runner (``local`` or ``ray``), the artifact store (disk
+or S3 by URL) and the database (SQLite or PostgreSQL shared by several bot
+processes, which then sweep up each other's orphaned turns and replies).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -20,7 +25,7 @@ from audiogpt.core.execute import DryRunExecutor, ToolExecutor
 from audiogpt.core.jobs import LocalRunner
 from audiogpt.models.registry import Registry
 from audiogpt.models.runtime import ModelCache, pick_device
-from audiogpt.storage.blobs import LocalBlobStore
+from audiogpt.storage.blobstore import open_blob_store
 from audiogpt.storage.db import Database
 from audiogpt.storage.repos import Repository
 
@@ -38,6 +43,7 @@ class App:
     executor: ToolExecutor
     runner: LocalRunner
     dialogue: Dialogue
+    _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings, *, dry_run: bool = False, model: BaseChatModel | None = None,
@@ -47,16 +53,34 @@ class App:
         if migrate:
             await db.connect(retries=settings.db_connect_retries, backoff=settings.db_connect_backoff)
         repo = Repository(db)
-        store = LocalBlobStore(settings.artifacts_dir)
-        artifacts = ArtifactService(repo, store, max_bytes=settings.max_upload_bytes,
+        store = open_blob_store(settings.artifact_store_url, local_root=settings.artifacts_dir,
+                                cache_dir=settings.data_dir / "blob-cache", endpoint_url=settings.s3_endpoint_url,
+                                create_bucket=settings.s3_create_bucket)
+        artifacts = ArtifactService(repo, store, max_bytes=settings.max_upload_bytes,  # type: ignore[arg-type]
                                     max_seconds=settings.max_audio_seconds)
+        custom_registry = registry
         registry = registry or Registry(settings.backends, device=pick_device("auto") if not dry_run else "cpu")
         cache = ModelCache(settings.model_memory_mb)
         exec_cls: type[ToolExecutor] = DryRunExecutor if dry_run else ToolExecutor
         executor = exec_cls(artifacts, registry, cache, max_seconds=settings.max_audio_seconds,
                             disabled=set(settings.disabled_tools))
-        runner = LocalRunner(repo, executor, concurrency=settings.job_concurrency, timeout=settings.job_timeout,
-                             lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts)
+        runner: LocalRunner
+        if settings.runner == "ray" and not dry_run:
+            from audiogpt.core.runner_ray import RayRunner
+
+            # a registry handed in (tests, custom builds) is shipped to the replicas as well
+            runner = RayRunner(repo, executor, settings, registry=custom_registry)
+            try:
+                await runner.connect()
+            except BaseException:
+                await db.close()
+                raise
+        elif settings.runner in ("local", "ray"):
+            runner = LocalRunner(repo, executor, concurrency=settings.job_concurrency, timeout=settings.job_timeout,
+                                 lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts)
+        else:
+            await db.close()
+            raise ValueError(f"AUDIOGPT_RUNNER must be 'local' or 'ray', not '{settings.runner}'.")
         runner.start()
         chat = model or make_chat_model(settings)
         dialogue = Dialogue(repo, artifacts, runner, chat, registry, max_steps=settings.max_steps,
@@ -65,12 +89,35 @@ class App:
         return cls(settings, db, repo, artifacts, registry, cache, executor, runner, dialogue)
 
     async def recover(self, send: Any = None) -> list[Any]:
-        """Re-run jobs and turns a dead process left behind; deliver pending replies."""
+        """Re-run jobs and turns a dead process left behind; deliver pending replies.
+
+        With a ``send`` (a platform process), keep sweeping every ``recovery_interval`` seconds
+        while the App is open: another bot process on the same database may die at any time.
+        """
+        delivered = await self._sweep(send)
+        if send is not None and self.settings.recovery_interval > 0 and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_loop(send), name="recovery-sweeper")
+        return delivered
+
+    async def _sweep(self, send: Any) -> list[Any]:
         orphans = await self.runner.recover_orphans()
         if orphans:
-            log.warning("recovering %d job(s) left by a previous process", len(orphans))
-        return await self.dialogue.recover(send)
+            log.warning("recovering %d job(s) left by a process that stopped", len(orphans))
+        return await self.dialogue.recover(send, lease_seconds=self.settings.job_lease_seconds)
+
+    async def _sweep_loop(self, send: Any) -> None:
+        while True:
+            await asyncio.sleep(self.settings.recovery_interval)
+            try:
+                await self._sweep(send)
+            except Exception:  # a database blip must not end the sweeping
+                log.warning("recovery sweep failed", exc_info=True)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         await self.runner.stop()
         await self.db.close()

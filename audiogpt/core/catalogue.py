@@ -7,7 +7,7 @@ from typing import Any
 from audiogpt.config import Settings
 from audiogpt.core.tools import TOOLS
 from audiogpt.models.base import ModelNotInstalled
-from audiogpt.models.registry import PLANNED, Registry
+from audiogpt.models.registry import Registry
 
 
 def describe_tools(settings: Settings, registry: Registry | None = None) -> list[dict[str, Any]]:
@@ -19,10 +19,6 @@ def describe_tools(settings: Settings, registry: Registry | None = None) -> list
              "reason": "" if i.installed else i.unavailable_message()}
             for i in reg.infos(t.name)
         ]
-        plan = PLANNED.get(t.name)
-        if plan and not any(b["kind"] == "full" for b in backends):
-            backends.append({"name": plan.full, "kind": "full", "model": plan.full, "licence": "n/a",
-                             "installed": False, "reason": "Not part of this build yet."})
         disabled = t.name in settings.disabled_tools
         try:
             chosen = reg.select(t.name).name

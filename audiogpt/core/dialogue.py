@@ -32,7 +32,7 @@ from audiogpt.storage.schema import Artifact, Conversation, Message, Turn
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[Progress], Awaitable[None]]
-SendFn = Callable[[Outgoing], Awaitable[None]]
+SendFn = Callable[[Outgoing], Awaitable[str | int | None]]  # returns the platform's message id
 
 SYSTEM_PROMPT = """You are AudioGPT, an assistant in a team chat that understands speech, music and sound \
 and answers with generated audio, images and video. You have tools for audio tasks. Files in the \
@@ -152,7 +152,8 @@ class Dialogue:
                                            reply_to=ctx.turn.reply_to)
         ctx.records.append(ToolCallRecord(tool=tool, args=args, backend=outcome.backend, seconds=outcome.seconds,
                                           ok=outcome.ok, error=outcome.error, data=outcome.data,
-                                          artifacts=tuple(a.short_id for a in outcome.artifacts)))
+                                          artifacts=tuple(a.short_id for a in outcome.artifacts),
+                                          runner=outcome.runner, replica=outcome.replica))
         ctx.new_artifacts.extend(outcome.artifacts)
         return outcome
 
@@ -242,17 +243,32 @@ class Dialogue:
 
     # --- recovery and delivery -------------------------------------------------------
 
-    async def recover(self, send: SendFn | None = None) -> list[Outgoing]:
-        """Finish turns a dead process left running, then deliver every undelivered reply once."""
-        for turn in await self.repo.unfinished_turns():
+    async def recover(self, send: SendFn | None = None, *, lease_seconds: float = 60.0) -> list[Outgoing]:
+        """Finish turns whose process died, then deliver every reply left undelivered, once.
+
+        Safe to call from several live processes at once and periodically: a turn is taken
+        over only when its owner stopped renewing its lease (or is a dead pid on this host),
+        and each take-over and each delivery is a claim only one process wins.
+        """
+        from datetime import timedelta
+
+        from audiogpt.core import metrics
+        from audiogpt.core.jobs import worker_is_dead
+        from audiogpt.storage.repos import stale_cutoff
+        from audiogpt.storage.schema import utcnow
+
+        dead = [w for w in await self.repo.turn_owners() if worker_is_dead(w)]
+        for turn in await self.repo.claim_orphan_turns(stale_before=stale_cutoff(lease_seconds), dead_owners=dead):
             conv = await self.repo.conversation_by_id(turn.conversation_id)
             msgs = await self.repo.turn_messages([turn.id])
             user = next((m for m in msgs if m.role == "user"), None)
             if user is None:
                 await self.repo.finish_turn(turn.id, {"text": "Sorry, I lost your message while restarting; please send it again."}, status="failed")
                 continue
-            log.warning("resuming turn %d of %s after a restart", turn.id, conv.key)
-            ctx = TurnContext(conv, turn, user.content, list(user.payload.get("attachments", [])), None, [], [])
+            log.warning("resuming turn %d of %s (its process %s stopped)", turn.id, conv.key, turn.owner)
+            metrics.TURNS_TAKEN_OVER.inc()
+            ctx = TurnContext(conv, turn, user.content, list(user.payload.get("attachments", [])), None, [], [],
+                              workspace=conv.workspace)
             for job in await self.repo.jobs_for_turn(turn.id):
                 if job.status == "done":
                     for a in (job.result or {}).get("artifacts", []):
@@ -260,34 +276,59 @@ class Dialogue:
                         if row is not None:
                             ctx.new_artifacts.append(row)
             try:
-                await self._run_engine(ctx, resume=True)
+                with metrics.logging_context(conversation=conv.key, turn=turn.id):
+                    await self._run_engine(ctx, resume=True)
             except Exception:
                 log.exception("could not resume turn %d", turn.id)
                 await self.repo.finish_turn(turn.id, {"text": "Sorry, something went wrong while I was restarting; please try again."}, status="failed")
         delivered: list[Outgoing] = []
-        for turn in await self.repo.undelivered_turns():
+        # a reply finished moments ago is about to be posted by its own process: leave it a lease
+        grace = utcnow() - timedelta(seconds=lease_seconds)
+        for turn in await self.repo.undelivered_turns(finished_before=grace, owners=[self.repo.worker, *dead]):
             conv = await self.repo.conversation_by_id(turn.conversation_id)
             out = await self._outgoing_of(turn, conv)
             if await self.deliver(out, send):
                 delivered.append(out)
         return delivered
 
-    async def deliver(self, out: Outgoing, send: SendFn | None) -> bool:
-        """Post ``out`` once: claim, send, mark. A failed send releases the claim for a later retry."""
+    async def deliver(self, out: Outgoing, send: Callable[[Outgoing], Awaitable[Any]] | None) -> bool:
+        """Post ``out`` exactly once across every bot process (the turn row is the outbox).
+
+        Claim the delivery (a lease only one process gets), send, then mark it delivered in the
+        same UPDATE that records the platform's message id ``send`` returned. A failed send gives
+        the claim back for a later retry; a sender killed mid-send leaves a claim that expires
+        after the repository's delivery lease, so the reply is retried then, not lost.
+        """
+        from audiogpt.core import metrics
+
+        platform = metrics.platform_of(out.conversation)
         if out.turn_id is None:
             if send:
                 await send(out)
             return True
         if not await self.repo.claim_delivery(out.turn_id):
+            metrics.REPLIES.labels(platform=platform, outcome="skipped").inc()
             return False
+        turn = await self.repo.get_turn(out.turn_id)
+        if (turn.reply or {}).get("text") != out.text:
+            # ``out`` was built before the turn finished (a redelivered message while the first
+            # copy was still running): post what the outbox row holds, never the stale snapshot
+            out = await self._outgoing_of(turn, await self.repo.conversation_by_id(turn.conversation_id))
+        t0 = time.perf_counter()
         try:
-            if send:
-                await send(out)
+            message_id = await send(out) if send else None
         except Exception:
             log.exception("delivering turn %d failed; will retry", out.turn_id)
+            metrics.REPLIES.labels(platform=platform, outcome="failed").inc()
             await self.repo.release_delivery(out.turn_id)
             return False
-        await self.repo.mark_delivered(out.turn_id)
+        if send:
+            metrics.PLATFORM_LATENCY.labels(platform=platform).observe(time.perf_counter() - t0)
+        mid = str(message_id) if isinstance(message_id, str | int) and message_id != "" else None
+        if not await self.repo.mark_delivered(out.turn_id, mid):
+            log.error("the delivery claim of turn %d expired while it was being sent; it may have been posted twice",
+                      out.turn_id)
+        metrics.REPLIES.labels(platform=platform, outcome="sent").inc()
         return True
 
     async def _outgoing_of(self, turn: Turn, conv: Conversation) -> Outgoing:
@@ -299,7 +340,8 @@ class Dialogue:
                 arts.append(self.artifacts.to_out(row))
         records = tuple(ToolCallRecord(tool=c["tool"], args=c.get("args", {}), backend=c.get("backend"),
                                        seconds=c.get("seconds", 0.0), ok=c.get("ok", False), error=c.get("error"),
-                                       data=c.get("data", {}), artifacts=tuple(c.get("artifacts", [])))
+                                       data=c.get("data", {}), artifacts=tuple(c.get("artifacts", [])),
+                                       runner=c.get("runner"), replica=c.get("replica"))
                         for c in reply.get("tool_calls_full", []))
         return Outgoing(conversation=conv.key, text=reply.get("text", ""), artifacts=tuple(arts),
                         as_voice=bool(turn.is_voice), reply_to=turn.reply_to, tool_calls=records, turn_id=turn.id)

@@ -82,6 +82,8 @@ class ToolCallRecord:
     error: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     artifacts: tuple[str, ...] = ()
+    runner: str | None = None  # "local" | "ray"
+    replica: str | None = None  # where the model ran (a Ray replica, or the bot process)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,8 @@ class ToolCallRecord:
             "seconds": round(self.seconds, 4),
             "ok": self.ok,
             "error": self.error,
+            "runner": self.runner,
+            "replica": self.replica,
         }
 
 

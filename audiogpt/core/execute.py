@@ -44,6 +44,8 @@ class ToolOutcome:
     backend: str | None = None
     seconds: float = 0.0
     error: str | None = None
+    runner: str | None = None  # set by the JobRunner: "local" | "ray"
+    replica: str | None = None  # where the model ran
 
     def to_json(self) -> dict[str, Any]:
         """What the job row keeps and the LLM sees (ids, never paths)."""

@@ -1,11 +1,15 @@
 """Jobs: every tool call is a row in SQL, run by a :class:`JobRunner`.
 
 A job goes queued -> running -> done | failed, with attempts, timings and the
-backend that ran it. The :class:`LocalRunner` runs jobs in this process with
-bounded concurrency and a heartbeat; a job left ``running`` by a process that
-died (its heartbeat went stale, or its pid on this host is gone) is claimed
-again by :meth:`LocalRunner.recover_orphans` at the next start. Claiming is one
-atomic UPDATE, so two processes never run the same attempt.
+backend, runner and replica that ran it. The :class:`LocalRunner` runs jobs in
+this process with bounded concurrency and a heartbeat (which also renews the
+lease of the turns this process is running); a job left ``running`` by a process
+that died (its heartbeat went stale, or its pid on this host is gone) is claimed
+again by :meth:`LocalRunner.recover_orphans`, at start and by the periodic sweep
+of every live process. Claiming is one atomic ``UPDATE ... SKIP LOCKED``, so two
+processes never run the same attempt, and a worker whose lease was taken over
+cannot overwrite the new holder's result. ``RayRunner`` (``core/runner_ray.py``)
+keeps all of this and only changes where the model runs.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from audiogpt.core import metrics
 from audiogpt.core.events import Progress
 from audiogpt.core.execute import Executor, ToolOutcome
 from audiogpt.models.base import ProgressReport
-from audiogpt.storage.repos import Repository, stale_cutoff
+from audiogpt.storage.repos import Repository, new_worker_id, stale_cutoff
 from audiogpt.storage.schema import Job
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,7 @@ HOST = socket.gethostname()
 
 
 def worker_id() -> str:
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return new_worker_id()
 
 
 def worker_is_dead(worker: str) -> bool:
@@ -65,6 +69,8 @@ class JobRunner(Protocol):
 class LocalRunner:
     """Runs jobs in-process, at most ``concurrency`` at once."""
 
+    name = "local"
+
     def __init__(self, repo: Repository, executor: Executor, *, concurrency: int = 2, timeout: float = 900.0,
                  lease_seconds: float = 60.0, max_attempts: int = 3) -> None:
         self.repo = repo
@@ -73,9 +79,13 @@ class LocalRunner:
         self.timeout = timeout
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self.worker = worker_id()
+        self.worker = repo.worker  # one identity per process for job and turn leases
         self._running: set[int] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
+
+    async def ready(self) -> bool:
+        """Whether jobs can run now (``/readyz``)."""
+        return True
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -96,6 +106,7 @@ class LocalRunner:
             await asyncio.sleep(interval)
             try:
                 await self.repo.heartbeat(list(self._running), self.worker)
+                await self.repo.heartbeat_turns()
             except Exception:
                 log.warning("job heartbeat failed", exc_info=True)
 
@@ -107,7 +118,7 @@ class LocalRunner:
         """Create (or find) the job of this tool call and run it; a finished job returns its stored result."""
         async with self.sem:
             job, created = await self.repo.create_job(conversation_id, turn_id, tool_call_id, tool, args,
-                                                      claim_as=self.worker)
+                                                      claim_as=self.worker, runner=self.name)
             if created:
                 return await self._execute(job, conversation_key, progress, reply_to)
         return await self.run_job(job, conversation_key=conversation_key, progress=progress, reply_to=reply_to)
@@ -117,7 +128,8 @@ class LocalRunner:
         if job.status in ("done", "failed"):
             return await self.outcome_from_row(job)
         async with self.sem:
-            if not await self.repo.claim_job(job.id, self.worker, stale_before=stale_cutoff(self.lease_seconds)):
+            if not await self.repo.claim_job(job.id, self.worker, stale_before=stale_cutoff(self.lease_seconds),
+                                             runner=self.name):
                 # someone else holds a live lease: wait for their result
                 return await self._await_other(job.id)
             job = await self.repo.get_job(job.id)
@@ -131,29 +143,54 @@ class LocalRunner:
             await self.repo.finish_job(job.id, status="failed", backend=None, result=None, error=msg, seconds=0.0)
             return ToolOutcome(job.tool, False, error=msg)
         self._running.add(job.id)
+        if job.created_at is not None and job.started_at is not None:
+            metrics.QUEUE_WAIT.labels(runner=self.name).observe(
+                max(0.0, (_aware(job.started_at) - _aware(job.created_at)).total_seconds()))
         await _emit(progress, Progress(conversation_key, job.id, job.tool, "started",
                                        f"running {job.tool}", reply_to=reply_to))
         t0 = time.perf_counter()
+        running = metrics.JOBS_RUNNING_HERE.labels(runner=self.name)
+        running.inc()
         try:
-            outcome = await asyncio.wait_for(
-                self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {}),
-                                      progress=_thread_reporter(progress, conversation_key, job, reply_to)),
-                timeout=self.timeout,
-            )
+            with metrics.logging_context(job=job.id, conversation=conversation_key or job.conversation_id,
+                                         turn=job.turn_id, tool=job.tool):
+                outcome = await asyncio.wait_for(
+                    self._run(job, _thread_reporter(progress, conversation_key, job, reply_to), progress,
+                              conversation_key, reply_to),
+                    timeout=self.timeout,
+                )
         except TimeoutError:
             outcome = ToolOutcome(job.tool, False, error=f"The {job.tool} job took longer than {self.timeout:.0f} s and was stopped.")
         except asyncio.CancelledError:
             self._running.discard(job.id)
-            await self.repo.requeue_job(job.id)
+            await self.repo.requeue_job(job.id, worker=self.worker)
             raise
         finally:
+            running.dec()
             self._running.discard(job.id)
         outcome.seconds = time.perf_counter() - t0
-        await self.repo.finish_job(job.id, status="done" if outcome.ok else "failed", backend=outcome.backend,
-                                   result=outcome.to_json(), error=outcome.error, seconds=outcome.seconds)
+        replica = getattr(outcome, "replica", None)
+        outcome.runner = self.name  # type: ignore[attr-defined]
+        if not await self.repo.finish_job(job.id, status="done" if outcome.ok else "failed", backend=outcome.backend,
+                                          result=outcome.to_json(), error=outcome.error, seconds=outcome.seconds,
+                                          worker=self.worker, replica=replica):
+            # our lease expired and another worker took the job over: its run is the one that counts
+            log.warning("job %d was taken over by another worker while it ran here; using its result", job.id)
+            return await self._await_other(job.id)
+        metrics.RUN_TIME.labels(tool=job.tool, backend=outcome.backend or "none", runner=self.name).observe(outcome.seconds)
+        metrics.JOBS_FINISHED.labels(tool=job.tool, backend=outcome.backend or "none", runner=self.name,
+                                     status="done" if outcome.ok else "failed").inc()
         await _emit(progress, Progress(conversation_key, job.id, job.tool, "done" if outcome.ok else "failed",
                                        outcome.error or f"{job.tool} finished in {outcome.seconds:.1f} s",
                                        fraction=1.0, reply_to=reply_to))
+        return outcome
+
+    async def _run(self, job: Job, reporter: ProgressReport | None, progress: ProgressFn | None,
+                   conversation_key: str, reply_to: str | None) -> ToolOutcome:
+        """Run the tool of a claimed job; the one step a distributed runner replaces."""
+        outcome = await self.executor.execute(job.conversation_id, job.turn_id, job.tool, dict(job.args or {}),
+                                              progress=reporter)
+        outcome.replica = self.worker  # type: ignore[attr-defined]
         return outcome
 
     async def _await_other(self, job_id: int) -> ToolOutcome:
@@ -175,21 +212,37 @@ class LocalRunner:
             row = await self.repo.find_artifact(job.conversation_id, a["id"])
             if row is not None:
                 arts.append(row)
-        return ToolOutcome(job.tool, job.status == "done", text=res.get("text", ""), artifacts=arts,
-                           data=res.get("data", {}) or {}, backend=job.backend, seconds=job.seconds or 0.0,
-                           error=job.error)
+        outcome = ToolOutcome(job.tool, job.status == "done", text=res.get("text", ""), artifacts=arts,
+                              data=res.get("data", {}) or {}, backend=job.backend, seconds=job.seconds or 0.0,
+                              error=job.error)
+        outcome.runner, outcome.replica = job.runner, job.replica  # type: ignore[attr-defined]
+        return outcome
 
     # --- recovery --------------------------------------------------------------------
 
     async def recover_orphans(self) -> list[Job]:
         """Jobs left queued/running by a dead process; they are re-run by their turn's resumption."""
         dead = [w for w in await self.repo.running_workers() if worker_is_dead(w)]
-        jobs = await self.repo.orphaned_jobs(stale_before=stale_cutoff(self.lease_seconds), dead_workers=dead)
+        stale = stale_cutoff(self.lease_seconds)
+        jobs = await self.repo.orphaned_jobs(stale_before=stale, dead_workers=dead)
+        out = []
         for job in jobs:
-            if job.status == "running":
-                log.warning("job %d (%s) was left running by %s; it will run again", job.id, job.tool, job.worker)
-                await self.repo.requeue_job(job.id)
-        return list(jobs)
+            if job.status == "running" and job.worker != self.worker:
+                # re-checked in the UPDATE: a job another process just took over stays with it
+                if await self.repo.requeue_job(job.id, stale_before=stale, dead_workers=dead):
+                    log.warning("job %d (%s) was left running by %s; it will run again", job.id, job.tool, job.worker)
+                    metrics.JOB_RETRIES.labels(runner=self.name).inc()
+                    out.append(job)
+            elif job.status == "queued":
+                out.append(job)
+        return out
+
+
+def _aware(t: Any) -> Any:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    from datetime import UTC
+
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 async def _emit(progress: ProgressFn | None, event: Progress) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import audiogpt.storage.schema_slack  # noqa: F401  (registers the Slack tables on Base.metadata)
 from audiogpt.storage.schema import Base
 
 target_metadata = Base.metadata

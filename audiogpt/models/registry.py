@@ -1,16 +1,15 @@
 """Which backends exist for which task, and how one is chosen.
 
 ``auto`` picks the first installed full backend when a GPU is present, else the
-first installed lite backend. Tasks whose models arrive in later releases are
-listed in :data:`PLANNED` so the tool can say exactly what is missing instead
-of failing obscurely.
+first installed lite backend. Every task ships a lite backend; a backend family
+whose module cannot be imported is logged and left out, and its tasks then say so
+in one sentence instead of failing obscurely.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from audiogpt.models.base import Backend, BackendInfo, ModelNotInstalled
 
@@ -69,29 +68,6 @@ def _transform_backends() -> list[Backend]:
 # Factories run once, lazily; each returns backends for one or more tasks.
 FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _enhance_separate_backends, _speech_full_backends,
                                                 _sound_backends, _generation_backends, _transform_backends]
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A backend this release does not ship yet: shown by ``audiogpt tools`` and in tool errors."""
-
-    full: str
-    lite: str
-
-
-PLANNED: dict[str, Planned] = {
-    "mono_to_binaural": Planned("a neural binaural renderer", "none yet"),
-    "audio_inpainting": Planned("a latent diffusion inpainter", "none yet"),
-    "sound_extraction": Planned("a language-queried source separator (e.g. AudioSep)", "none yet"),
-    "target_sound_detection": Planned("a text-queried sound event detector (e.g. CLAP)", "none yet"),
-    "sound_detection": Planned("an AudioSet tagger (e.g. PANNs/YAMNet)", "none yet"),
-    "talking_head": Planned("a speech-driven portrait animator (e.g. SadTalker)", "none yet"),
-    "text_to_audio": Planned("AudioLDM 2 (cvssp/audioldm2) via diffusers", "none yet"),
-    "image_to_audio": Planned("an image captioner feeding text-to-audio", "none yet"),
-    "audio_to_text": Planned("an audio captioning model", "none yet"),
-    "singing_synthesis": Planned("a singing voice synthesiser (e.g. DiffSinger)", "none yet"),
-    "text_to_music": Planned("MusicGen (facebook/musicgen-small) via transformers", "none yet"),
-}
 
 
 class Registry:
@@ -170,16 +146,9 @@ class Registry:
         wanted = [b for b in candidates if b.kind in order]
         if wanted:
             raise ModelNotInstalled(infos[wanted[0].name].unavailable_message())
-        return self._raise_planned(task, pref)
-
-    def _raise_planned(self, task: str, pref: str) -> Backend:
-        plan = PLANNED.get(task)
-        if plan is None:
-            raise ModelNotInstalled(f"No {pref if pref != 'auto' else ''} backend for {task} is installed in this deployment.".replace("  ", " "))
-        raise ModelNotInstalled(
-            f"No model for {task} is installed in this deployment: this release ships no lite backend for it, "
-            f"and its full backend ({plan.full}) is not part of this build yet."
-        )
+        which = f"{pref} " if pref in ("full", "lite") else ""
+        raise ModelNotInstalled(f"No {which}backend for {task} is installed in this deployment "
+                                "(its backend module failed to load; the log says why).")
 
     def availability(self, task: str) -> str:
         """A short phrase for the LLM: which backend would run, or why none can."""

@@ -2,25 +2,44 @@
 
 Each method opens its own short transaction, so a crash never leaves a turn
 half-written in a way recovery cannot read.
+
+Several bot processes may share one PostgreSQL database. Every claim (a job, an
+orphaned turn, a reply to deliver) is one ``UPDATE ... WHERE id IN (SELECT ...
+FOR UPDATE SKIP LOCKED) RETURNING``: PostgreSQL locks the candidate rows, a
+concurrent claimer skips them instead of waiting, and the outer ``WHERE``
+re-checks the claim condition, so exactly one process wins. SQLite ignores the
+locking clause; its single writer makes the same statement atomic.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audiogpt.storage.db import Database
 from audiogpt.storage.schema import Artifact, Conversation, Job, Message, Setting, Turn, utcnow
 
 
+def new_worker_id() -> str:
+    """``host:pid:nonce``: names the process holding a lease (the pid lets a host spot dead ones)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 class Repository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, worker: str | None = None, delivery_lease_seconds: float = 120.0) -> None:
         self.db = db
+        self.worker = worker or new_worker_id()
+        # A claimed delivery whose sender died is offered again after this long. Long enough that
+        # a slow but live upload is never sent twice; short enough that a reply is not lost.
+        self.delivery_lease_seconds = delivery_lease_seconds
 
     # --- conversations ---------------------------------------------------------------
 
@@ -58,8 +77,9 @@ class Repository:
                 ))).scalar_one_or_none()
                 if old is not None:
                     return old, False
+            now = utcnow()
             turn = Turn(conversation_id=conversation_id, author=author, platform_message_id=platform_message_id,
-                        reply_to=reply_to, is_voice=is_voice)
+                        reply_to=reply_to, is_voice=is_voice, owner=self.worker, lease_at=now)
             s.add(turn)
             try:
                 await s.commit()
@@ -84,32 +104,101 @@ class Repository:
             await s.execute(update(Conversation).where(Conversation.id == conv_id).values(updated_at=now))
             await s.commit()
 
-    async def claim_delivery(self, turn_id: int) -> bool:
-        """Move a finished turn to ``delivering``; False when someone else has it or it was delivered."""
-        async with self.db.sessions() as s:
-            res = await s.execute(update(Turn).where(Turn.id == turn_id, Turn.delivery == "pending",
-                                                     Turn.status.in_(("done", "failed"))).values(delivery="delivering"))
-            await s.commit()
-            return (res.rowcount or 0) == 1
+    # --- the reply outbox (on the turn row) ---------------------------------------------
 
-    async def mark_delivered(self, turn_id: int) -> None:
+    def _deliverable(self, stale_before: datetime) -> ColumnElement[bool]:
+        return and_(Turn.status.in_(("done", "failed")), or_(
+            Turn.delivery == "pending",
+            and_(Turn.delivery == "delivering",
+                 or_(Turn.delivery_lease_at.is_(None), Turn.delivery_lease_at < stale_before)),
+        ))
+
+    async def claim_delivery(self, turn_id: int) -> bool:
+        """Take the delivery of a finished turn; False when another process holds it or it was delivered.
+
+        A claim whose holder died mid-send expires after ``delivery_lease_seconds``.
+        """
+        cond = self._deliverable(stale_cutoff(self.delivery_lease_seconds))
+        inner = select(Turn.id).where(Turn.id == turn_id, cond).with_for_update(skip_locked=True)
         async with self.db.sessions() as s:
-            await s.execute(update(Turn).where(Turn.id == turn_id).values(delivery="delivered", delivered_at=utcnow()))
+            rows = (await s.execute(
+                update(Turn).where(Turn.id.in_(inner), cond)
+                .values(delivery="delivering", delivery_owner=self.worker, delivery_lease_at=utcnow(),
+                        delivery_attempts=Turn.delivery_attempts + 1)
+                .returning(Turn.id))).scalars().all()
             await s.commit()
+            return len(rows) == 1
+
+    async def mark_delivered(self, turn_id: int, message_id: str | None = None) -> bool:
+        """Mark our claimed delivery sent and record the platform's message id, in one UPDATE.
+
+        False when our claim was lost (it expired and another process took it): the caller logs
+        it, since the reply may then have been posted twice.
+        """
+        async with self.db.sessions() as s:
+            rows = (await s.execute(
+                update(Turn).where(Turn.id == turn_id, Turn.delivery == "delivering", Turn.delivery_owner == self.worker)
+                .values(delivery="delivered", delivered_at=utcnow(), reply_message_id=message_id)
+                .returning(Turn.id))).scalars().all()
+            await s.commit()
+            return len(rows) == 1
 
     async def release_delivery(self, turn_id: int) -> None:
+        """Give a claimed delivery back after a failed send, for a later retry."""
         async with self.db.sessions() as s:
-            await s.execute(update(Turn).where(Turn.id == turn_id, Turn.delivery == "delivering").values(delivery="pending"))
+            await s.execute(update(Turn).where(Turn.id == turn_id, Turn.delivery == "delivering",
+                                               Turn.delivery_owner == self.worker)
+                            .values(delivery="pending", delivery_owner=None, delivery_lease_at=None))
             await s.commit()
 
     async def unfinished_turns(self) -> Sequence[Turn]:
         async with self.db.sessions() as s:
             return (await s.execute(select(Turn).where(Turn.status == "running").order_by(Turn.id))).scalars().all()
 
-    async def undelivered_turns(self) -> Sequence[Turn]:
+    async def undelivered_turns(self, *, finished_before: datetime | None = None,
+                                owners: Sequence[str] = ()) -> Sequence[Turn]:
+        """Finished turns whose reply is not posted (pending, or claimed by a sender that went quiet).
+
+        With ``finished_before``, a pending reply finished later is left to its own process, which
+        is about to post it, unless its owner is one of ``owners`` (this process, or dead ones).
+        """
+        cond = self._deliverable(stale_cutoff(self.delivery_lease_seconds))
+        q = select(Turn).where(cond)
+        if finished_before is not None:
+            q = q.where(or_(Turn.finished_at.is_(None), Turn.finished_at < finished_before,
+                            Turn.delivery == "delivering", Turn.owner.in_(list(owners) or [""])))
         async with self.db.sessions() as s:
-            return (await s.execute(select(Turn).where(Turn.status.in_(("done", "failed")),
-                                                       Turn.delivery.in_(("pending", "delivering"))).order_by(Turn.id))).scalars().all()
+            return (await s.execute(q.order_by(Turn.id))).scalars().all()
+
+    # --- turn leases (several processes) --------------------------------------------------
+
+    async def heartbeat_turns(self) -> None:
+        """Renew the lease of every turn this process is running."""
+        async with self.db.sessions() as s:
+            await s.execute(update(Turn).where(Turn.owner == self.worker, Turn.status == "running")
+                            .values(lease_at=utcnow()))
+            await s.commit()
+
+    async def claim_orphan_turns(self, *, stale_before: datetime, dead_owners: Sequence[str] = (),
+                                 limit: int = 20) -> Sequence[Turn]:
+        """Take over running turns whose process stopped renewing their lease (or is known dead)."""
+        orphan = or_(Turn.owner.is_(None), Turn.lease_at.is_(None), Turn.lease_at < stale_before)
+        if dead_owners:
+            orphan = or_(orphan, Turn.owner.in_(list(dead_owners)))
+        cond = and_(Turn.status == "running", orphan, or_(Turn.owner.is_(None), Turn.owner != self.worker))
+        inner = select(Turn.id).where(cond).order_by(Turn.id).limit(limit).with_for_update(skip_locked=True)
+        async with self.db.sessions() as s:
+            rows = (await s.execute(
+                update(Turn).where(Turn.id.in_(inner), cond).values(owner=self.worker, lease_at=utcnow())
+                .returning(Turn), execution_options={"synchronize_session": False})).scalars().all()
+            await s.commit()
+            return sorted(rows, key=lambda t: t.id)
+
+    async def turn_owners(self) -> Sequence[str]:
+        """Owners of running turns (to spot dead processes on this host)."""
+        async with self.db.sessions() as s:
+            rows = (await s.execute(select(Turn.owner).where(Turn.status == "running").distinct())).scalars().all()
+            return [w for w in rows if w]
 
     async def recent_turns(self, conversation_id: int, limit: int, before_turn: int | None = None) -> Sequence[Turn]:
         async with self.db.sessions() as s:
@@ -179,7 +268,7 @@ class Repository:
     # --- jobs ------------------------------------------------------------------------
 
     async def create_job(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
-                         args: dict[str, Any], *, claim_as: str | None = None) -> tuple[Job, bool]:
+                         args: dict[str, Any], *, claim_as: str | None = None, runner: str | None = None) -> tuple[Job, bool]:
         """Create the job of a tool call, or return the existing one (a resumed turn).
 
         With ``claim_as`` a new job is created already ``running`` for that worker (one
@@ -190,7 +279,8 @@ class Repository:
                 old = (await s.execute(select(Job).where(Job.turn_id == turn_id, Job.tool_call_id == tool_call_id))).scalar_one_or_none()
                 if old is not None:
                     return old, False
-            job = Job(conversation_id=conversation_id, turn_id=turn_id, tool_call_id=tool_call_id, tool=tool, args=args)
+            job = Job(conversation_id=conversation_id, turn_id=turn_id, tool_call_id=tool_call_id, tool=tool, args=args,
+                      runner=runner)
             if claim_as is not None:
                 now = utcnow()
                 job.status, job.worker, job.attempts, job.started_at, job.heartbeat_at = "running", claim_as, 1, now, now
@@ -207,18 +297,56 @@ class Repository:
         async with self.db.sessions() as s:
             return (await s.execute(select(Job).where(Job.id == job_id))).scalar_one()
 
-    async def claim_job(self, job_id: int, worker: str, *, stale_before: datetime) -> bool:
-        """Atomically take a queued job, or a running one whose lease expired."""
+    @staticmethod
+    def _claimable(stale_before: datetime) -> ColumnElement[bool]:
+        return or_(Job.status == "queued",
+                   and_(Job.status == "running", or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before)))
+
+    async def claim_job(self, job_id: int, worker: str, *, stale_before: datetime, runner: str | None = None) -> bool:
+        """Atomically take a queued job, or a running one whose lease expired (``SKIP LOCKED``)."""
         now = utcnow()
+        cond = self._claimable(stale_before)
+        inner = select(Job.id).where(Job.id == job_id, cond).with_for_update(skip_locked=True)
+        values: dict[str, Any] = dict(status="running", worker=worker, attempts=Job.attempts + 1, started_at=now,
+                                      heartbeat_at=now)
+        if runner is not None:
+            values["runner"] = runner
         async with self.db.sessions() as s:
-            res = await s.execute(
-                update(Job).where(Job.id == job_id, or_(
-                    Job.status == "queued",
-                    and_(Job.status == "running", or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before)),
-                )).values(status="running", worker=worker, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now)
-            )
+            rows = (await s.execute(update(Job).where(Job.id.in_(inner), cond).values(**values)
+                                    .returning(Job.id))).scalars().all()
             await s.commit()
-            return (res.rowcount or 0) == 1
+            return len(rows) == 1
+
+    async def claim_next_jobs(self, worker: str, *, stale_before: datetime, tools: Sequence[str] | None = None,
+                              limit: int = 1, runner: str | None = None) -> Sequence[Job]:
+        """Queue-style claim: the oldest claimable jobs (optionally of some tools), skipping locked rows."""
+        now = utcnow()
+        cond = self._claimable(stale_before)
+        if tools:
+            cond = and_(cond, Job.tool.in_(list(tools)))
+        inner = select(Job.id).where(cond).order_by(Job.id).limit(limit).with_for_update(skip_locked=True)
+        values: dict[str, Any] = dict(status="running", worker=worker, attempts=Job.attempts + 1, started_at=now,
+                                      heartbeat_at=now)
+        if runner is not None:
+            values["runner"] = runner
+        async with self.db.sessions() as s:
+            rows = (await s.execute(update(Job).where(Job.id.in_(inner), cond).values(**values).returning(Job),
+                                    execution_options={"synchronize_session": False})).scalars().all()
+            await s.commit()
+            return sorted(rows, key=lambda j: j.id)
+
+    async def retry_job(self, job_id: int, worker: str) -> None:
+        """Count a new attempt of a job this worker holds (its model worker died mid-run)."""
+        async with self.db.sessions() as s:
+            await s.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
+                            .values(attempts=Job.attempts + 1, replica=None, started_at=utcnow(), heartbeat_at=utcnow()))
+            await s.commit()
+
+    async def set_job_replica(self, job_id: int, worker: str, replica: str) -> None:
+        """Record where a job runs (a Ray replica), while this worker still holds it."""
+        async with self.db.sessions() as s:
+            await s.execute(update(Job).where(Job.id == job_id, Job.worker == worker).values(replica=replica))
+            await s.commit()
 
     async def heartbeat(self, job_ids: Sequence[int], worker: str) -> None:
         if not job_ids:
@@ -229,16 +357,38 @@ class Repository:
             await s.commit()
 
     async def finish_job(self, job_id: int, *, status: str, backend: str | None, result: dict[str, Any] | None,
-                         error: str | None, seconds: float) -> None:
+                         error: str | None, seconds: float, worker: str | None = None,
+                         replica: str | None = None) -> bool:
+        """Store a job's result. With ``worker`` only while that worker still holds the job (fencing:
+        a worker whose lease was taken over must not overwrite the new holder's run); False then."""
+        values: dict[str, Any] = dict(status=status, backend=backend, result=result, error=error, seconds=seconds,
+                                      finished_at=utcnow())
+        if replica is not None:
+            values["replica"] = replica
+        q = update(Job).where(Job.id == job_id)
+        if worker is not None:
+            q = q.where(Job.worker == worker, Job.status == "running")
         async with self.db.sessions() as s:
-            await s.execute(update(Job).where(Job.id == job_id).values(
-                status=status, backend=backend, result=result, error=error, seconds=seconds, finished_at=utcnow()))
+            rows = (await s.execute(q.values(**values).returning(Job.id))).scalars().all()
             await s.commit()
+            return len(rows) == 1
 
-    async def requeue_job(self, job_id: int) -> None:
+    async def requeue_job(self, job_id: int, *, stale_before: datetime | None = None,
+                          dead_workers: Sequence[str] = (), worker: str | None = None) -> bool:
+        """Put a running job back in the queue: our own (``worker``), or one that is still orphaned
+        (its lease older than ``stale_before`` or its worker dead) when we look again."""
+        q = update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        if worker is not None:
+            q = q.where(Job.worker == worker)
+        elif stale_before is not None:
+            orphan = or_(Job.status == "queued", Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before)
+            if dead_workers:
+                orphan = or_(orphan, Job.worker.in_(list(dead_workers)))
+            q = q.where(orphan)
         async with self.db.sessions() as s:
-            await s.execute(update(Job).where(Job.id == job_id).values(status="queued"))
+            rows = (await s.execute(q.values(status="queued").returning(Job.id))).scalars().all()
             await s.commit()
+            return len(rows) == 1
 
     async def orphaned_jobs(self, *, stale_before: datetime, dead_workers: Sequence[str] = ()) -> Sequence[Job]:
         """Queued jobs, and running jobs whose lease expired or whose worker is known dead."""
@@ -253,6 +403,14 @@ class Repository:
         async with self.db.sessions() as s:
             rows = (await s.execute(select(Job.worker).where(Job.status == "running").distinct())).scalars().all()
             return [w for w in rows if w]
+
+    async def job_counts(self) -> dict[str, int]:
+        """Jobs by state, across every process (for ``/metrics``)."""
+        from sqlalchemy import func
+
+        async with self.db.sessions() as s:
+            rows = (await s.execute(select(Job.status, func.count()).group_by(Job.status))).all()
+            return {str(status): int(n) for status, n in rows}
 
     async def jobs_for_turn(self, turn_id: int) -> Sequence[Job]:
         async with self.db.sessions() as s:

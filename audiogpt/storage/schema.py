@@ -43,7 +43,11 @@ class Turn(Base):
     """One user message and the bot's answer to it; the unit of recovery and delivery."""
 
     __tablename__ = "turns"
-    __table_args__ = (UniqueConstraint("conversation_id", "platform_message_id", name="uq_turn_platform_msg"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "platform_message_id", name="uq_turn_platform_msg"),
+        Index("ix_turn_status", "status"),
+        Index("ix_turn_delivery", "delivery"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -57,6 +61,17 @@ class Turn(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Several bot processes share one database: the process running a turn holds a lease on it
+    # (owner + lease_at, renewed by its heartbeat); another process takes over a turn whose lease
+    # went stale. The reply is an outbox entry on the same row: whoever claims the delivery holds
+    # a lease on that too, and marks it delivered in the same UPDATE that records the platform's
+    # message id of the posted reply.
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivery_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    delivery_lease_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reply_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class Message(Base):
@@ -113,6 +128,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     backend: Mapped[str | None] = mapped_column(String(128), nullable=True)
     worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    runner: Mapped[str | None] = mapped_column(String(32), nullable=True)  # local | ray
+    replica: Mapped[str | None] = mapped_column(String(128), nullable=True)  # where the model ran
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -29,6 +29,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from audiogpt.bots.ops import ops_routes
 from audiogpt.bots.slack import commands as cmd
 from audiogpt.bots.slack.logs import redacting_logger
 from audiogpt.bots.slack.oauth import INSTALL_PATH, REDIRECT_PATH, build_oauth, oauth_enabled
@@ -209,7 +210,8 @@ class SlackAdapter:
         if self.bolt.oauth_flow is not None:
             app.router.add_get(INSTALL_PATH, self._http_install)
             app.router.add_get(REDIRECT_PATH, self._http_redirect)
-        app.router.add_get("/healthz", self._health)
+        # /healthz, /readyz and /metrics for the load balancer and Prometheus (any process may get any event)
+        app.add_routes(ops_routes(self.app))
         return app
 
     async def _http(self, request: web.Request) -> web.Response:
@@ -223,9 +225,6 @@ class SlackAdapter:
     async def _http_redirect(self, request: web.Request) -> web.Response:
         assert self.bolt.oauth_flow is not None
         return await to_aiohttp_response(await self.bolt.oauth_flow.handle_callback(await to_bolt_request(request)))
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "mode": self.mode})
 
     # --- clients and downloads -------------------------------------------------------
 

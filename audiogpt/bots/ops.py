@@ -1,0 +1,169 @@
+"""Operations endpoints and log format: ``/healthz``, ``/readyz``, ``/metrics``, JSON logs.
+
+``/healthz`` says the process and its event loop are alive (a load balancer's
+liveness probe); ``/readyz`` says it can serve (the database answers, the job
+runner is connected) so traffic and Kubernetes readiness follow it; ``/metrics``
+is Prometheus text. :func:`ops_routes` gives the routes to mount on an aiohttp
+app (the Slack HTTP server does), :func:`start_ops_server` serves them alone on
+``AUDIOGPT_METRICS_PORT`` (Discord-only or worker processes).
+
+:class:`JsonFormatter` writes one JSON object a line with the job, turn and
+conversation ids of the work in progress (``core.metrics.log_context``), and
+scrubs anything that looks like a credential, whatever the message says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from audiogpt.core import metrics
+
+log = logging.getLogger(__name__)
+
+APP_KEY: web.AppKey[Any] = web.AppKey("audiogpt_app", object)
+
+
+def ops_routes(app: Any) -> list[web.RouteDef]:
+    """Routes for ``/healthz``, ``/readyz`` and ``/metrics`` bound to an :class:`~audiogpt.core.app.App`."""
+
+    async def healthz(_req: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_req: web.Request) -> web.Response:
+        checks = await readiness(app)
+        ok = all(checks.values())
+        return web.json_response({"status": "ready" if ok else "not ready", "checks": checks}, status=200 if ok else 503)
+
+    async def metrics_view(_req: web.Request) -> web.Response:
+        await refresh_metrics(app)
+        body = generate_latest(metrics.REGISTRY)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_view)]
+
+
+async def readiness(app: Any, timeout: float = 2.0) -> dict[str, bool]:
+    checks: dict[str, bool] = {}
+    try:
+        async with asyncio.timeout(timeout):
+            async with app.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["database"] = True
+    except Exception as exc:
+        log.warning("readiness: database check failed: %r", exc)
+        checks["database"] = False
+    try:
+        checks["runner"] = bool(await app.runner.ready())
+    except Exception:
+        checks["runner"] = False
+    return checks
+
+
+async def refresh_metrics(app: Any) -> None:
+    """Values read at scrape time: jobs by state (from SQL, all processes) and local model loads."""
+    try:
+        counts = await app.repo.job_counts()
+        for state in ("queued", "running", "done", "failed"):
+            metrics.JOBS_BY_STATE.labels(state=state).set(counts.get(state, 0))
+    except Exception:
+        log.warning("metrics: could not count jobs", exc_info=True)
+    metrics.observe_cache_loads(getattr(app, "cache", None))
+
+
+def make_ops_app(app: Any) -> web.Application:
+    web_app = web.Application()
+    web_app[APP_KEY] = app
+    web_app.add_routes(ops_routes(app))
+    return web_app
+
+
+async def start_ops_server(app: Any, host: str, port: int) -> web.AppRunner:
+    """Serve the ops routes on their own port; ``await runner.cleanup()`` stops it."""
+    runner = web.AppRunner(make_ops_app(app), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("ops endpoints on http://%s:%d (/healthz /readyz /metrics)", host, port)
+    return runner
+
+
+async def start_ops_server_if_configured(app: Any) -> web.AppRunner | None:
+    """The launcher's one line: serve the ops routes on ``AUDIOGPT_METRICS_PORT`` when it is set."""
+    port = int(getattr(app.settings, "metrics_port", 0) or 0)
+    if port <= 0:
+        return None
+    return await start_ops_server(app, app.settings.metrics_host, port)
+
+
+# --- JSON logs --------------------------------------------------------------------------------
+
+_SECRET_PATTERNS = [
+    re.compile(r"xox[abposr]-[A-Za-z0-9-]{8,}"),  # Slack tokens
+    re.compile(r"xapp-[A-Za-z0-9-]{8,}"),  # Slack app-level tokens
+    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),  # OpenAI-style keys
+    re.compile(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b"),  # Discord bot tokens
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key ids
+    re.compile(r"(?i)(authorization|bearer|token|secret|password|api[_-]?key)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]{6,})"),
+    re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@"),  # user:password@ in URLs
+]
+
+
+def redact(message: str, known: tuple[str, ...] = ()) -> str:
+    """``message`` with credentials replaced by ``***`` (known values first, then shapes)."""
+    for value in known:
+        if value and len(value) >= 6:
+            message = message.replace(value, "***")
+    for pat in _SECRET_PATTERNS:
+        if pat.groups == 3:
+            message = pat.sub(lambda m: f"{m.group(1)}{m.group(2)}***", message)
+        elif pat.groups == 2:
+            message = pat.sub(lambda m: f"{m.group(1)}:***@", message)
+        else:
+            message = pat.sub("***", message)
+    return message
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, the work's ids, exception; no secrets."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage(), self.secrets),
+        }
+        ctx = metrics.log_context.get() or {}
+        for key, value in ctx.items():
+            entry[key] = value
+        for key in ("job", "conversation", "turn", "tool", "platform"):
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info), self.secrets)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def secrets_of(settings: Any) -> tuple[str, ...]:
+    """Values of settings that are credentials, so the formatter can scrub them verbatim."""
+    out = []
+    for name in type(settings).model_fields:
+        if any(w in name for w in ("token", "secret", "key", "password")):
+            value = getattr(settings, name, None)
+            if isinstance(value, str) and value:
+                out.append(value)
+    return tuple(out)
