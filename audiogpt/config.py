@@ -110,6 +110,9 @@ class Settings(BaseSettings):
         if isinstance(v, (list, tuple)):
             return [str(x) for x in v]
         return v
+    discord_shard_count: int | None = Field(
+        None, description="Total gateway shards when several bot processes share the load; unset = one connection.")
+    discord_shard_id: int | None = Field(None, description="This process's shard (0 .. shard_count-1); DMs arrive on shard 0.")
     # (discord settings: end)
 
     # --- Slack ---

@@ -516,3 +516,10 @@ async def test_bad_token_and_unreachable_api_are_one_sentence(fake: FakeDiscord,
                                                    "discord_api_base_url": f"http://127.0.0.1:{port}/api/v10"})
     with pytest.raises(RuntimeError, match="Could not reach the Discord API"):
         await DiscordAdapter(app).start()
+
+
+async def test_shard_settings_identify_as_that_shard(fake: FakeDiscord, bot) -> None:  # type: ignore[no-untyped-def]
+    """Several bot processes: each identifies as its own shard, so Discord splits the guilds between them."""
+    adapter = await bot(discord_shard_count=3, discord_shard_id=2)
+    assert fake.identify is not None and fake.identify.get("shard") == [2, 3]
+    assert adapter.client.shard_id == 2 and adapter.client.shard_count == 3

@@ -74,7 +74,11 @@ class DiscordAdapter:
         # (a /settings or /reset handled there) is seen within SETTINGS_TTL_S
         self._scopes: dict[str, tuple[float, dict[str, Any]]] = {}
         configure_endpoints(self.settings)
-        self.client = AudioGPTClient(self, **(client_kwargs or {}))
+        kw = dict(client_kwargs or {})
+        if self.settings.discord_shard_count:  # one shard per process; Discord routes each guild to one shard
+            kw.setdefault("shard_count", self.settings.discord_shard_count)
+            kw.setdefault("shard_id", self.settings.discord_shard_id or 0)
+        self.client = AudioGPTClient(self, **kw)
 
     # --- PlatformAdapter ----------------------------------------------------------------
 
