@@ -453,7 +453,7 @@ def description(segment: str, quotes: list[str], *, music: bool = False) -> str:
         if new == s:
             break
         s = new
-    s = re.sub(r"^(?:a|an|some)\s+", "", s, flags=re.I)
+    s = re.sub(r"^(?:of\s+)?(?:a|an|some)\s+|^of\s+", "", s, flags=re.I)  # "8 seconds of slow piano"
     if not music:
         s = _SOUND_OF.sub("", s)
     s = re.sub(r"[\s,]+(?:please|for me|thanks|thank you)\s*[.!?]*$", "", s, flags=re.I)
