@@ -267,6 +267,11 @@ EXEMPLARS: dict[str, tuple[str, ...]] = {
         "when exactly does the music start",
         "is there an explosion in this? when",
         "tell me when it starts",
+        "when does someone speak in this recording",
+        "when is somebody talking in this clip",
+        "at what time does the man start talking",
+        "find the parts where people are speaking",
+        "which seconds have a voice in them",
     ),
     "sound_detection": (
         "what sounds are in this clip",
