@@ -20,16 +20,21 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def content_key(digest: str, ext: str) -> str:
+    """The key of a blob in every store: ``ab/abcdef….ext``, so stores can be swapped or mirrored."""
+    ext = ext.lower().lstrip(".")
+    if not _EXT_RE.match(ext):
+        ext = "bin"
+    return f"{digest[:2]}/{digest}.{ext}"
+
+
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
     def key_for(self, digest: str, ext: str) -> str:
-        ext = ext.lower().lstrip(".")
-        if not _EXT_RE.match(ext):
-            ext = "bin"
-        return f"{digest[:2]}/{digest}.{ext}"
+        return content_key(digest, ext)
 
     def put(self, data: bytes, ext: str) -> tuple[str, str]:
         """Store ``data`` once; return ``(sha256, key)``. Writes atomically."""

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from audiogpt.storage.blobs import sha256_hex
+from audiogpt.storage.blobs import content_key, sha256_hex
 
 log = logging.getLogger(__name__)
 
-_EXT_RE = re.compile(r"^[a-z0-9]{1,8}$")
 _KEY_RE = re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.([a-z0-9]{1,8})$")
 
 
@@ -97,10 +96,7 @@ class S3BlobStore:
     # --- the store contract ------------------------------------------------------------
 
     def key_for(self, digest: str, ext: str) -> str:
-        ext = ext.lower().lstrip(".")
-        if not _EXT_RE.match(ext):
-            ext = "bin"
-        return f"{digest[:2]}/{digest}.{ext}"
+        return content_key(digest, ext)
 
     def put(self, data: bytes, ext: str) -> tuple[str, str]:
         """Store ``data`` once; return ``(sha256, key)``. An object already there is not uploaded again."""

@@ -43,8 +43,8 @@ from audiogpt.models.base import (
     have_module,
 )
 from audiogpt.models.speech.dsp import to_mono_rate
-from audiogpt.models.transform.common import as_channels, check_audio, env_path
-from audiogpt.models.transform.talking_head_lite import MAX_VIDEO_S, locate
+from audiogpt.models.transform.common import env_path
+from audiogpt.models.transform.talking_head_lite import MAX_VIDEO_S, prepare_job
 from audiogpt.models.transform.video import FPS, Box, encode_mp4, ffmpeg_available
 
 log = logging.getLogger(__name__)
@@ -170,21 +170,11 @@ class Wav2LipTalkingHead(CheckedBackend):
         import cv2
         import torch
 
-        audio = check_audio(audio, "The talking-head video", max_seconds=float("inf"))
-        sr = int(audio.sample_rate)
-        x = as_channels(audio).mean(axis=0)
-        notes: list[str] = []
-        capped = audio.duration > self.max_seconds
-        if capped:
-            notes.append(f"the speech is {audio.duration / 60:.0f} minutes long, so the video covers its first "
-                         f"{self.max_seconds / 60:.0f} minutes")
-            x = x[: int(self.max_seconds * sr)]
-        duration = x.size / sr
-        img, found, located = locate(image)
-        notes = located + notes
+        job = prepare_job(audio, image, self.max_seconds)
+        x, sr, img, found, notes, frames, duration, capped = (job.x, job.sr, job.img, job.found, job.notes,
+                                                              job.frames, job.duration, job.capped)
         h, w = img.shape[:2]
         crop = face_crop_box(found.box, w, h)
-        frames = max(1, int(np.ceil(duration * FPS - 1e-6)))
         mels = mel_windows(wav2lip_mel(to_mono_rate(Audio(x, sr), MEL_RATE)), frames)
         face = cv2.resize(img[crop.y : crop.y + crop.h, crop.x : crop.x + crop.w], (FACE, FACE))
         masked = face.copy()

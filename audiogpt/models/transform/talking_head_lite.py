@@ -197,6 +197,38 @@ def locate(image: Image | None) -> tuple[np.ndarray, FaceFound, list[str]]:
     return img, found, []
 
 
+@dataclass
+class VideoJob:
+    """What every talking-head backend starts from: mono speech (capped), the picture, its face, notes."""
+
+    x: np.ndarray
+    sr: int
+    img: np.ndarray
+    found: FaceFound
+    notes: list[str]
+    frames: int  # video frames at FPS covering the speech
+    capped: bool  # the speech was longer than the limit and was cut
+
+    @property
+    def duration(self) -> float:
+        return self.x.size / self.sr
+
+
+def prepare_job(audio: Audio, image: Image | None, max_seconds: float) -> VideoJob:
+    """Check and cap the speech, find the face: shared by the lite and the full talking head."""
+    audio = check_audio(audio, "The talking-head video", max_seconds=float("inf"))
+    sr = int(audio.sample_rate)
+    x = as_channels(audio).mean(axis=0)
+    notes: list[str] = []
+    if audio.duration > max_seconds:
+        limit = f"{max_seconds / 60:.0f} minutes" if max_seconds >= 60 else f"{max_seconds:.0f} seconds"
+        notes.append(f"the speech is {audio.duration / 60:.0f} minutes long, so the video covers its first {limit}")
+        x = x[: int(max_seconds * sr)]
+    img, found, located = locate(image)
+    frames = max(1, int(np.ceil(x.size / sr * FPS - 1e-6)))
+    return VideoJob(x, sr, img, found, located + notes, frames, capped=audio.duration > max_seconds)
+
+
 class MouthAnimator(CheckedBackend):
     """Audio-driven mouth animation of the given portrait (OpenCV) muxed to MP4 with ffmpeg."""
 
@@ -223,22 +255,10 @@ class MouthAnimator(CheckedBackend):
 
     def run(self, model: Any, *, audio: Audio, image: Image | None = None,
             progress: ProgressReport | None = None) -> BackendResult:
-        audio = check_audio(audio, "The talking-head video", max_seconds=float("inf"))
-        sr = int(audio.sample_rate)
-        x = as_channels(audio).mean(axis=0)
-        notes: list[str] = []
-        capped = audio.duration > self.max_seconds
-        if capped:
-            limit = (f"{self.max_seconds / 60:.0f} minutes" if self.max_seconds >= 60
-                     else f"{self.max_seconds:.0f} seconds")
-            notes.append(f"the speech is {audio.duration / 60:.0f} minutes long, so the video covers its first "
-                         f"{limit}")
-            x = x[: int(self.max_seconds * sr)]
-        duration = x.size / sr
-        img, found, located = locate(image)
-        notes = located + notes
+        job = prepare_job(audio, image, self.max_seconds)
+        x, sr, img, found, notes, frames, duration, capped = (job.x, job.sr, job.img, job.found, job.notes,
+                                                              job.frames, job.duration, job.capped)
         rig = rig_for(img, found.box, default=found.method == "default")
-        frames = max(1, int(np.ceil(duration * FPS - 1e-6)))
         track = mouth_track(x, sr, frames)
         t0 = time.perf_counter()
         step = max(1, frames // 20)
