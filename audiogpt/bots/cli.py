@@ -162,11 +162,11 @@ def tool(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (last line).")] = False,
 ) -> None:
     """Run one tool directly on files."""
-    from audiogpt.core.tools import TOOLS_BY_NAME
+    from audiogpt.core.tools import TOOLS
 
     settings = get_settings()
     setup_logging(settings, quiet=True)
-    spec = TOOLS_BY_NAME.get(name)
+    spec = TOOLS.get(name) if name in TOOLS else None
     if spec is None:
         fail(f"There is no tool called '{name}'; see `audiogpt tools`.")
     try:
@@ -225,7 +225,7 @@ def tool(
 @app.command()
 def tools(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Every tool, its backends, licences and whether each is installed here."""
-    from audiogpt.core.catalogue import describe_tools
+    from audiogpt.core.catalogue.view import describe_tools
 
     settings = get_settings()
     rows = describe_tools(settings)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from audiogpt.core.artifacts import ArtifactError, ArtifactService
 from audiogpt.core.media import MediaError, decode_audio, encode_audio
-from audiogpt.core.tools import TOOLS_BY_NAME, ToolArgs, ToolSpec
+from audiogpt.core.tools import TOOLS, ToolArgs, ToolSpec
 from audiogpt.models.base import (
     Audio,
     BackendResult,
@@ -114,7 +114,7 @@ class ToolExecutor:
     async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any],
                       progress: ProgressReport | None = None) -> ToolOutcome:
         t0 = time.perf_counter()
-        spec = TOOLS_BY_NAME.get(tool)
+        spec = TOOLS.get(tool) if tool in TOOLS else None
         if spec is None:
             return ToolOutcome(tool, False, error=f"There is no tool called '{tool}'.")
         if tool in self.disabled:
@@ -178,7 +178,7 @@ class DryRunExecutor(ToolExecutor):
     async def execute(self, conversation_id: int, turn_id: int | None, tool: str, args: dict[str, Any],
                       progress: ProgressReport | None = None) -> ToolOutcome:
         t0 = time.perf_counter()
-        spec = TOOLS_BY_NAME.get(tool)
+        spec = TOOLS.get(tool) if tool in TOOLS else None
         if spec is None:
             return ToolOutcome(tool, False, error=f"There is no tool called '{tool}'.")
         try:

@@ -40,7 +40,7 @@ from audiogpt.core import metrics
 from audiogpt.core.artifacts import ArtifactError, ext_for, safe_name
 from audiogpt.core.execute import ToolExecutor, ToolOutcome, validation_sentence
 from audiogpt.core.jobs import LocalRunner, ProgressFn
-from audiogpt.core.tools import TOOLS_BY_NAME
+from audiogpt.core.tools import TOOLS
 from audiogpt.models.base import ProgressReport
 from audiogpt.storage.schema import Job
 
@@ -458,7 +458,7 @@ class RayRunner(LocalRunner):
                    conversation_key: str, reply_to: str | None) -> ToolOutcome:
         t0 = time.perf_counter()
         tool = job.tool
-        spec = TOOLS_BY_NAME.get(tool)
+        spec = TOOLS.get(tool) if tool in TOOLS else None
         if spec is None:
             return ToolOutcome(tool, False, error=f"There is no tool called '{tool}'.")
         if tool in self.executor.disabled:

@@ -105,7 +105,7 @@ async def _ask(adapter: DiscordAdapter, interaction: discord.Interaction, text: 
 
 
 async def show_tools(adapter: DiscordAdapter, interaction: discord.Interaction) -> None:
-    from audiogpt.core.catalogue import describe_tools
+    from audiogpt.core.catalogue.view import describe_tools
 
     await interaction.response.defer(thinking=True, ephemeral=True)
     rows = await asyncio.to_thread(describe_tools, adapter.settings, adapter.app.registry)

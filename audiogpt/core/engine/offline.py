@@ -43,7 +43,7 @@ from audiogpt.core.engine.planner_types import (
     Ref,
     Task,
 )
-from audiogpt.core.tools import TOOL_NAMES, get_tool
+from audiogpt.core.tools import TOOLS, get_tool
 
 MODEL_NAME = "audiogpt-offline"
 log = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ def _tool_names(tools: Sequence[Any] | None) -> list[str] | None:
     for t in tools:
         fn = t.get("function", t) if isinstance(t, dict) else {}
         name = fn.get("name") if isinstance(fn, dict) else None
-        if name in TOOL_NAMES:
+        if name in TOOLS:
             names.append(name)
     return names
 

@@ -1,0 +1,65 @@
+"""The text_to_speech tool: its arguments, and what the engine, adapters and runners know of it."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from audiogpt.core.catalogue.spec import ToolArgs, ToolSpec
+
+
+class TextToSpeechArgs(ToolArgs):
+    text: str = Field(min_length=1, max_length=5000, description="The exact text to speak.")
+    voice: str | None = Field(None, description="Voice name; omit for the default voice.")
+    language: str | None = Field(None, description="Language code of the text; omit for English.")
+
+
+SPEC = ToolSpec(
+    name='text_to_speech',
+    description=(
+        'Read a given text aloud: synthesise natural speech from text (say, read out, pronounce, voice '
+        'over). Returns an audio file.'
+    ),
+    args=TextToSpeechArgs,
+    produces=('audio',),
+    family='tts',
+    label='Speech',
+    phrase='read a text aloud',
+    progress='speaking',
+    roles=frozenset({'speak'}),
+    text_result=False,
+    quote_result=False,
+    per_file=False,
+    takes_text=True,
+    order=30,
+    exemplars=(
+        'read something aloud',
+        'say something',
+        'speak this sentence',
+        'pronounce something for me',
+        'convert this text to speech',
+        'make an audio file of you saying something',
+        'generate a voiceover that says something',
+        'text to speech: something',
+        'read out the following message',
+        'narrate something',
+        'can you say hello to my class',
+        'I want to hear how this sentence sounds',
+        'give me a spoken version of this paragraph',
+        'create a voice recording that says welcome home',
+        'read the transcript back to me',
+        'say it out loud',
+        'record yourself saying good night',
+        'turn this message into an audio announcement',
+        'make the computer speak something',
+        'let me hear you say something',
+        'synthesize speech from this text',
+        'say good morning in a female voice',
+        'read my essay out loud',
+        'say happy new year to everyone',
+        'how do you pronounce something',
+        'voice something for my video',
+        'announce that dinner is ready',
+        'read something in Spanish',
+    ),
+    templates=(),
+)
