@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audiogpt.core import media
-from audiogpt.core.media import MediaError, MediaInfo
+from audiogpt.core.media import MediaError, MediaInfo, process
 from audiogpt.models.base import Audio
 
 SR = 44_100
@@ -40,17 +40,17 @@ def one_sentence(msg: str) -> None:
 
 
 class RunSpy:
-    """Records every ffmpeg call media makes (to prove what was and was not decoded)."""
+    """Records every ffmpeg command line media builds (to prove what was and was not decoded)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[list[str]] = []
-        real = media._run
+        real = process.argv
 
         def spy(args, **kw):  # type: ignore[no-untyped-def]
             self.calls.append(list(args))
             return real(args, **kw)
 
-        monkeypatch.setattr(media, "_run", spy)
+        monkeypatch.setattr(process, "argv", spy)
 
     @property
     def decodes(self) -> list[list[str]]:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiogpt.core.events import ArtifactOut
-from audiogpt.core.media import MediaError, MediaInfo, check_limits, probe, sniff
+from audiogpt.core.media import (
+    POINTER_FORMATS,
+    MediaError,
+    MediaInfo,
+    check_limits,
+    probe_bytes,
+    sniff,
+)
 from audiogpt.storage.blobs import LocalBlobStore, sha256_hex
 from audiogpt.storage.repos import Repository
 from audiogpt.storage.schema import Artifact
@@ -82,11 +89,11 @@ class ArtifactService:
         mime = sniffed_mime or mime or "application/octet-stream"
         digest = sha256_hex(data)
         ext = ext_for(mime, name)
-        _, key = await asyncio.to_thread(self.store.put, data, ext)
-        path = self.store.path(key)
-        if kind in ("audio", "video") and duration is None:
+        # probed and limit-checked before anything is stored: a refused upload leaves no blob behind
+        # (playlists and manifests too, so that they are refused with their own sentence, not kept as 'other')
+        if (kind in ("audio", "video", "image") or mime in POINTER_FORMATS) and duration is None:
             try:
-                info: MediaInfo | None = await asyncio.to_thread(probe, path)
+                info: MediaInfo | None = await asyncio.to_thread(probe_bytes, data, name)
             except MediaError as exc:
                 if check:
                     log.info("rejecting %s (%s): %s", name, mime, exc)
@@ -104,6 +111,7 @@ class ArtifactService:
                 duration = info.duration
                 kind = info.kind if info.kind in ("audio", "video") else kind
                 mime = info.mime or mime
+        _, key = await asyncio.to_thread(self.store.put, data, ext)
         row, _created = await self.repo.add_artifact(
             conversation_id, sha256=digest, blob=key, kind=kind, mime=mime, name=safe_name(name, f"file.{ext}"),
             size=len(data), duration=duration, source=source, parent=parent, turn_id=turn_id,

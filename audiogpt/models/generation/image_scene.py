@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audiogpt.image_header import ACCEPTED as IMAGE_FORMATS
+from audiogpt.image_header import MAX_IMAGE_PIXELS, ImageRefused, check_image
 from audiogpt.models.base import BadInput, Image
 
-MAX_PIXELS = 60_000_000  # decompression-bomb guard (Pillow's own limit is ~89 M)
+MAX_PIXELS = MAX_IMAGE_PIXELS  # the project's one decompression-bomb guard (audiogpt.image_header)
 ANALYSIS_SIDE = 256
 
 
@@ -43,10 +45,12 @@ def load_pixels(image: Image | bytes, side: int = ANALYSIS_SIDE) -> np.ndarray:
     data = image.data if isinstance(image, Image) else image
     if not data:
         raise BadInput("The image file is empty.")
+    try:  # the header's size and format, before Pillow decodes a single pixel
+        check_image(data, max_pixels=MAX_PIXELS)
+    except ImageRefused as exc:
+        raise BadInput(str(exc)) from exc
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise BadInput(f"The image is {im.width}x{im.height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+        with PILImage.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as im:
             im.draft("RGB", (side, side))
             rgb = im.convert("RGB")
             rgb.thumbnail((side, side))

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from audiogpt import ffmpeg as shared_ffmpeg
+from audiogpt.ffmpeg import input_args
+from audiogpt.image_header import ImageRefused, ImageTooLarge, check_image
 from audiogpt.models.base import BadInput, ModelNotInstalled
 
 log = logging.getLogger(__name__)
@@ -58,35 +61,30 @@ class FaceFound:
 
 
 def ffmpeg_exe() -> str:
-    """The ffmpeg binary imageio-ffmpeg ships (``AUDIOGPT_FFMPEG`` overrides it, as for audio)."""
-    import os
-
-    override = os.environ.get("AUDIOGPT_FFMPEG", "").strip()
-    if override:
-        return override
+    """The project's one ffmpeg (:func:`audiogpt.ffmpeg.ffmpeg_exe`), missing it said as a backend says it."""
     try:
-        import imageio_ffmpeg
-    except ImportError as exc:  # pragma: no cover - a core dependency
+        return shared_ffmpeg.ffmpeg_exe()
+    except shared_ffmpeg.FFmpegMissing as exc:  # pragma: no cover - a core dependency
         raise ModelNotInstalled("Video output needs imageio-ffmpeg, which is not installed.") from exc
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def ffmpeg_available() -> bool:
-    """True when :func:`ffmpeg_exe` can answer (without starting ffmpeg)."""
-    import os
-
-    from audiogpt.models.base import have_module
-
-    return bool(os.environ.get("AUDIOGPT_FFMPEG", "").strip()) or have_module("imageio_ffmpeg")
+ffmpeg_available = shared_ffmpeg.ffmpeg_available
 
 
 def decode_image(data: bytes) -> np.ndarray:
     """BGR uint8 image from encoded bytes, scaled so its longest side is at most :data:`MAX_SIDE`."""
     import cv2
 
+    unreadable = "I could not read the portrait image (not a PNG/JPEG/WebP picture?)."
+    try:  # the header's size, before OpenCV decodes a single pixel (a 1 MB PNG can announce 20000 x 20000)
+        check_image(data)
+    except ImageTooLarge as exc:
+        raise BadInput(str(exc)) from exc
+    except ImageRefused as exc:
+        raise BadInput(unreadable) from exc
     arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if arr is None or arr.size == 0:
-        raise BadInput("I could not read the portrait image (not a PNG/JPEG/WebP picture?).")
+        raise BadInput(unreadable)
     return fit_size(arr)
 
 
@@ -261,8 +259,11 @@ def encode_mp4(frames: Iterable[np.ndarray], size: tuple[int, int], audio: np.nd
     with tempfile.TemporaryDirectory(prefix="audiogpt-video-") as tmp:
         wav, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
         write_wav(wav, audio, sr)
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
-               "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0", "-i", str(wav),
+        # both inputs are ours, but each is still read by its one demuxer only (see audiogpt.ffmpeg)
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
+               *input_args("rawvideo", "pipe:0", protocols="pipe",
+                           options=["-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps)]),
+               *input_args("wav", str(wav), protocols="file"),
                "-map", "0:v:0", "-map", "1:a:0", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-y", str(out)]
         with tempfile.TemporaryFile() as err:
