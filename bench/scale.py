@@ -1,6 +1,7 @@
-"""Scale-out benchmark: lite ASR jobs at 1, 4 and 16 at once, LocalRunner vs Ray Serve.
+"""Scale-out benchmark: ASR jobs at 1, 4 and 16 at once, LocalRunner vs Ray Serve.
 
-Three runners on the same machine and the same clip (Piper speech, Whisper tiny.en):
+Three runners on the same machine and the same clip (Piper speech, the default ASR,
+Whisper base; ``--asr faster-whisper-tiny.en`` for the English-only one):
 ``local`` (in-process, ``job_concurrency`` = the level), ``ray`` one by one (one
 replica, no batching) and ``ray-batched`` (one replica, ``@serve.batch`` up to 16).
 For each level it submits that many jobs at once, ``rounds`` times, and reports
@@ -9,7 +10,7 @@ a job waited for a slot; on Ray the time from the request leaving the bot to the
 replica starting it (``queue_s``) plus the bot-side wait. Prints a table, then a JSON
 line with every figure and the batched / one-by-one throughput ratio at 16.
 
-    .venv/bin/python bench/scale.py [--rounds 1] [--levels 1,4,16]
+    .venv/bin/python bench/scale.py [--rounds 1] [--levels 1,4,16] [--asr NAME]
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ def speech_wav() -> bytes:
     return tone_wav(2.5)
 
 
-async def run_mode(mode: str, levels: list[int], rounds: int, wav: bytes, tmp: Path) -> list[dict[str, Any]]:
+async def run_mode(mode: str, levels: list[int], rounds: int, wav: bytes, tmp: Path,
+                   asr: str = "") -> list[dict[str, Any]]:
     from audiogpt.config import Settings
     from audiogpt.core.app import App
 
     base = dict(data_dir=tmp / mode, llm="offline", database_url=None, job_timeout=600.0,
-                backends={"speech_recognition": "faster-whisper-tiny.en"}, _env_file=None)
+                backends={"speech_recognition": asr} if asr else {}, _env_file=None)  # "" = the default ASR
     if mode == "local":
         extra: dict[str, Any] = dict(runner="local", job_concurrency=max(levels))
     else:
@@ -67,6 +69,7 @@ async def run_mode(mode: str, levels: list[int], rounds: int, wav: bytes, tmp: P
             waits: list[float] = []
             total_jobs, wall = 0, 0.0
             batches: list[int] = []
+            ran: set[str] = set()
             for _ in range(rounds):
                 async def one(i: int, rnd: int = n) -> tuple[float, Any]:
                     t0 = time.perf_counter()
@@ -80,6 +83,7 @@ async def run_mode(mode: str, levels: list[int], rounds: int, wav: bytes, tmp: P
                 total_jobs += level
                 for latency, o in res:
                     assert o.ok, o.error
+                    ran.add(o.backend or "?")
                     if mode == "local":
                         waits.append(max(0.0, latency - o.seconds))
                     else:
@@ -87,7 +91,7 @@ async def run_mode(mode: str, levels: list[int], rounds: int, wav: bytes, tmp: P
                         batches.append(int(getattr(o, "batch_size", 1) or 1))
             rows.append({"runner": mode, "concurrency": level, "jobs": total_jobs,
                          "throughput": total_jobs / wall, "p50_wait": pct(waits, 50), "p99_wait": pct(waits, 99),
-                         "max_batch": max(batches) if batches else 1})
+                         "max_batch": max(batches) if batches else 1, "backend": ",".join(sorted(ran))})
     finally:
         await app.close()
     return rows
@@ -98,6 +102,7 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--levels", default="1,4,16")
     ap.add_argument("--modes", default="local,ray,ray-batched")
+    ap.add_argument("--asr", default="", help="speech_recognition backend name; empty = the default (Whisper base)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     modes = args.modes.split(",")
@@ -110,16 +115,16 @@ async def main() -> None:
             ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, namespace="audiogpt")
         try:
             for mode in modes:
-                rows += await run_mode(mode, levels, args.rounds, wav, Path(tmp))
+                rows += await run_mode(mode, levels, args.rounds, wav, Path(tmp), args.asr)
         finally:
             if any(m.startswith("ray") for m in modes):
                 from ray import serve
 
                 serve.shutdown()
                 ray.shutdown()
-    print(table(["runner", "concurrent", "jobs", "jobs/s", "p50 wait s", "p99 wait s", "max batch"],
-                [[r["runner"], r["concurrency"], r["jobs"], r["throughput"], r["p50_wait"], r["p99_wait"],
-                  r["max_batch"]] for r in rows]))
+    print(table(["runner", "backend", "concurrent", "jobs", "jobs/s", "p50 wait s", "p99 wait s", "max batch"],
+                [[r["runner"], r["backend"], r["concurrency"], r["jobs"], r["throughput"], r["p50_wait"],
+                  r["p99_wait"], r["max_batch"]] for r in rows]))
     top = max(levels)
     by = {(r["runner"], r["concurrency"]): r for r in rows}
     ratio = None

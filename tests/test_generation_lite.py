@@ -308,15 +308,13 @@ def test_not_an_image_gets_one_sentence() -> None:
 
 
 def test_backends_are_lite_first_and_the_registry_picks_them_on_cpu() -> None:
-    from audiogpt.models import registry as reg_mod
-
     tasks = {"text_to_audio", "image_to_audio", "text_to_music", "singing_synthesis"}
     bs = backends()
     assert {b.task for b in bs} == tasks
     for task in tasks:
         first = next(b for b in bs if b.task == task)
         assert first.kind == "lite" and first.describe().installed
-    reg = Registry(factories=[reg_mod._generation_backends])
+    reg = Registry(factories=[backends])
     assert {reg.select(t).kind for t in tasks} == {"lite"}
 
 

@@ -116,9 +116,9 @@ def test_rayservice_applications_build() -> None:
 
     svc = next(d for d in _manifests() if d["kind"] == "RayService")
     apps = yaml.safe_load(svc["spec"]["serveConfigV2"])["applications"]
-    from audiogpt.core.runner_ray import FAMILIES
+    from audiogpt.core.tools import TOOLS
 
-    assert {a["args"]["family"] for a in apps} == set(FAMILIES.values())
+    assert {a["args"]["family"] for a in apps} == {t.family for t in TOOLS}  # one app per catalogue family
     assert all(a["name"] == f"audiogpt-{a['args']['family']}" for a in apps)  # what RayRunner looks up
     mod, fn = apps[0]["import_path"].split(":")
     builder = getattr(importlib.import_module(mod), fn)

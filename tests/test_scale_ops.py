@@ -52,19 +52,20 @@ async def test_health_ready_and_metrics(app_factory) -> None:  # type: ignore[no
 
 
 def test_json_logs_carry_ids_and_no_secrets(settings) -> None:  # type: ignore[no-untyped-def]
-    s = settings.model_copy(update={"discord_token": "MTA5ODc2NTQzMjEwOTg3NjU0.GabCdE.x" + "y" * 30,
+    token = "MTA5ODc2NTQzMjEwOTg3NjU0.GabCdE.x" + "y" * 30
+    s = settings.model_copy(update={"discord_token": token,
                                     "openai_api_key": "plain-secret-value-123"})
     fmt = JsonFormatter(secrets_of(s))
     logger = logging.getLogger("audiogpt.test")
     record = logger.makeRecord("audiogpt.test", logging.WARNING, __file__, 1,
                                "posting with %s and %s, slack xoxb-1234-5678-abcdefgh, db postgresql://bot:hunter22@db/x, "
                                "key=plain-secret-value-123",
-                               (s.discord_token, "token: abcdefghijkl"), None)
+                               (token, "token: abcdefghijkl"), None)
     with metrics.logging_context(job=7, conversation="discord:1:2", turn=3):
         line = fmt.format(record)
     entry = json.loads(line)
     assert (entry["job"], entry["conversation"], entry["turn"], entry["level"]) == (7, "discord:1:2", 3, "WARNING")
-    for secret in (s.discord_token, "xoxb-1234-5678-abcdefgh", "hunter22", "plain-secret-value-123", "abcdefghijkl"):
+    for secret in (token, "xoxb-1234-5678-abcdefgh", "hunter22", "plain-secret-value-123", "abcdefghijkl"):
         assert secret not in line
     assert "postgresql://bot:***@db/x" in entry["message"]
     # outside a job, no ids

@@ -135,7 +135,9 @@ async def test_turn_on_ray_records_replica_and_survives_a_killed_replica(ray_clu
     assert sent == ["Cleaned up: a4."]
 
 
-async def test_concurrent_lite_asr_requests_are_batched(ray_cluster, app_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("asr", ["faster-whisper-base", "faster-whisper-tiny.en"])
+async def test_concurrent_lite_asr_requests_are_batched(ray_cluster, app_factory, tmp_path, asr) -> None:  # type: ignore[no-untyped-def]
+    """The default ASR (Whisper base, no setting) and tiny.en both batch: each has a run_batch."""
     from audiogpt.core.media import encode_audio
     from audiogpt.models.speech.tts_piper import PiperJoeMedium
 
@@ -143,8 +145,9 @@ async def test_concurrent_lite_asr_requests_are_batched(ray_cluster, app_factory
     if not tts.describe().installed:
         pytest.skip("Piper is not installed (tts-piper-gpl extra)")
     speech = tts.run(tts.load(), text="Please turn off the lights in the kitchen.").outputs[0].audio
-    app = await app_factory(settings=ray_settings(tmp_path, "t-asr", ray_batch_size=8, ray_batch_wait_s=0.5,
-                                                       backends={"speech_recognition": "faster-whisper-tiny.en"}))
+    chosen = {} if asr == "faster-whisper-base" else {"speech_recognition": asr}  # the default needs no setting
+    app = await app_factory(settings=ray_settings(tmp_path, f"t-{asr.replace('.', '-')}", ray_batch_size=8,
+                                                  ray_batch_wait_s=0.5, backends=chosen))
     conv = await app.repo.get_or_create_conversation("test:asr", "test")
     art = await app.artifacts.ingest(conv.id, encode_audio(speech, "wav"), name="speech.wav", mime="audio/wav")
     outcomes = await asyncio.gather(*(app.runner.submit(conv.id, None, f"call-{i}", "speech_recognition",
@@ -152,7 +155,44 @@ async def test_concurrent_lite_asr_requests_are_batched(ray_cluster, app_factory
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     transcripts = {o.data["transcript"] for o in outcomes}
     assert len(transcripts) == 1 and "kitchen" in transcripts.pop().lower()
-    assert {o.backend for o in outcomes} == {"faster-whisper-tiny.en"}
+    assert {o.backend for o in outcomes} == {asr}
     assert max(getattr(o, "batch_size", 1) or 1 for o in outcomes) > 1
     assert {getattr(o, "runner", None) for o in outcomes} == {"ray"}
     assert all((getattr(o, "replica", "") or "").startswith("asr#") for o in outcomes)
+
+
+class AnyNameBatcher:
+    """Halves the level; has a run_batch, and a name no table knows: the runner must still batch it."""
+
+    name = "test-any-name-batcher"
+    task = "speech_enhancement"
+    kind = "lite"
+
+    def describe(self) -> BackendInfo:
+        return BackendInfo(self.name, self.task, "lite", "none", "Apache-2.0", True, memory_mb=1)
+
+    def load(self) -> Any:
+        return object()
+
+    def run(self, model: Any, *, audio: Audio) -> BackendResult:
+        return self.run_batch(model, [{"audio": audio}])[0]  # type: ignore[return-value]
+
+    def run_batch(self, model: Any, inputs: list[dict[str, Any]]) -> list[BackendResult | Exception]:
+        time.sleep(0.3)  # one call for the whole batch
+        return [BackendResult(text=f"halved in a batch of {len(inputs)}",
+                              outputs=[OutputFile("enhanced", audio=Audio(kw["audio"].samples * 0.5,
+                                                                          kw["audio"].sample_rate))])
+                for kw in inputs]
+
+
+async def test_a_backend_with_run_batch_is_batched_whatever_its_name(ray_cluster, app_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = await app_factory(settings=ray_settings(tmp_path, "t-batcher", ray_batch_size=8, ray_batch_wait_s=0.5),
+                            registry=registry_with(AnyNameBatcher()))
+    conv = await app.repo.get_or_create_conversation("test:batcher", "test")
+    art = await app.artifacts.ingest(conv.id, tone_wav(0.5), name="tone.wav", mime="audio/wav")
+    outcomes = await asyncio.gather(*(app.runner.submit(conv.id, None, f"call-{i}", "speech_enhancement",
+                                                        {"audio": art.short_id}) for i in range(6)))
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert {o.backend for o in outcomes} == {"test-any-name-batcher"}
+    assert max(getattr(o, "batch_size", 1) or 1 for o in outcomes) > 1
+    assert all((getattr(o, "replica", "") or "").startswith("speech#") for o in outcomes)

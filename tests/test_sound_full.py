@@ -159,17 +159,15 @@ def test_absent_weights_are_one_sentence_and_never_downloaded(tmp_path: Path, mo
     assert "has no config.json" in AstSoundDetection(str(empty)).describe().reason
 
 
-def test_env_override_names_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
+def test_settings_name_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AUDIOGPT_SOUND_AST_MODEL is a setting; the family builds AST from it (no environment read at import)."""
+    from audiogpt.models.backend_config import BackendConfig
+    from audiogpt.models.sound.full_backends import full_backends
 
-    from audiogpt.models.sound import full_ast
-
-    monkeypatch.setenv("AUDIOGPT_SOUND_AST_MODEL", "/srv/models/ast")
-    try:
-        assert importlib.reload(full_ast).AstSoundDetection().model.ref == "/srv/models/ast"
-    finally:
-        monkeypatch.delenv("AUDIOGPT_SOUND_AST_MODEL")
-        importlib.reload(full_ast)
+    monkeypatch.setenv("AUDIOGPT_SOUND_AST_MODEL", "/from/the/environment")
+    ast = next(b for b in full_backends(BackendConfig(sound_ast_model="/srv/models/ast")) if b.name == "ast-audioset")
+    assert ast.model.ref == "/srv/models/ast"  # type: ignore[attr-defined]
+    assert AstSoundDetection().model.ref == "MIT/ast-finetuned-audioset-10-10-0.4593"
 
 
 def test_registry_prefers_installed_full_backends_on_gpu(ast_dir: Path) -> None:

@@ -2,11 +2,11 @@
 
 The bot keeps everything that makes a job a job (the SQL row with its claim,
 lease, attempts and fencing, progress to the platform, artifacts rows) and only
-sends the model run to a Serve deployment, one per task family (``asr``, ``tts``,
-``sound``...; ``AUDIOGPT_RAY_DEPLOYMENTS`` regroups them). Replicas keep their
-models warm, reserve ``num_cpus``/``num_gpus`` and scale between the replica
-bounds; requests for a backend that batches (lite ASR; any backend with a
-``run_batch``) are gathered by ``@serve.batch``.
+sends the model run to a Serve deployment, one per task family (the catalogue's
+``ToolSpec.family``: ``asr``, ``tts``, ``sound``...; ``AUDIOGPT_RAY_DEPLOYMENTS``
+regroups them). Replicas keep their models warm, reserve ``num_cpus``/``num_gpus``
+and scale between the replica bounds; requests for a backend that batches (one that
+defines ``run_batch``, whatever its name) are gathered by ``@serve.batch``.
 
 A request carries artifact *keys* of the blob store, never local paths: the
 replica reads inputs and writes outputs through the same store (S3 when the
@@ -41,23 +41,11 @@ from audiogpt.core.artifacts import ArtifactError, ext_for, safe_name
 from audiogpt.core.execute import ToolExecutor, ToolOutcome, validation_sentence
 from audiogpt.core.jobs import LocalRunner, ProgressFn
 from audiogpt.core.tools import TOOLS
+from audiogpt.models.backend_config import BackendConfig
 from audiogpt.models.base import ProgressReport
 from audiogpt.storage.schema import Job
 
 log = logging.getLogger(__name__)
-
-# Task families: the default grouping of tasks into Serve deployments (models of one
-# family share a replica's memory and its GPU; each family scales on its own).
-FAMILIES: dict[str, str] = {
-    "speech_recognition": "asr", "speech_translation": "asr",
-    "text_to_speech": "tts", "style_transfer": "tts", "singing_synthesis": "tts",
-    "speech_enhancement": "speech", "speech_separation": "speech", "mono_to_binaural": "speech",
-    "audio_inpainting": "speech",
-    "sound_detection": "sound", "target_sound_detection": "sound", "sound_extraction": "sound",
-    "audio_to_text": "sound",
-    "text_to_audio": "generation", "image_to_audio": "generation", "text_to_music": "generation",
-    "talking_head": "video",
-}
 
 _ARTIFACT = "__artifact__"
 
@@ -75,13 +63,17 @@ class ReplicaConfig:
     batch_size: int = 8
     batch_wait_s: float = 0.02
     registry: Any = None  # a Registry object shipped to replicas (tests, custom builds); None = from backends
+    # device "auto" travels unresolved: each replica resolves it on its own node (GPU workers, CPU bot)
+    backend_config: BackendConfig = field(default_factory=BackendConfig)
 
     @classmethod
     def from_settings(cls, s: Settings, registry: Any = None) -> ReplicaConfig:
+        from audiogpt.core.backends import backend_config
+
         return cls(backends=dict(s.backends), data_dir=str(s.data_dir.resolve()), artifact_store_url=s.artifact_store_url,
                    s3_endpoint_url=s.s3_endpoint_url, max_audio_seconds=s.max_audio_seconds,
                    model_memory_mb=s.model_memory_mb, batch_size=s.ray_batch_size, batch_wait_s=s.ray_batch_wait_s,
-                   registry=registry)
+                   registry=registry, backend_config=backend_config(s, resolve=False))
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -100,8 +92,8 @@ class ModelReplica:
     def __init__(self, config: dict[str, Any]) -> None:
         from pathlib import Path
 
-        from audiogpt.models.registry import Registry
-        from audiogpt.models.runtime import ModelCache, pick_device
+        from audiogpt.core.backends import registry_for, resolved
+        from audiogpt.models.runtime import ModelCache
         from audiogpt.storage.blobstore import open_blob_store
 
         self.cfg = ReplicaConfig(**config)
@@ -112,7 +104,8 @@ class ModelReplica:
         if self.cfg.registry is not None:
             self.registry = self.cfg.registry
         else:
-            self.registry = Registry(self.cfg.backends, device=pick_device("auto"))
+            # the same one-per-process registry the bot builds, on this node's device
+            self.registry = registry_for(self.cfg.backends, resolved(self.cfg.backend_config))
         self.cache = ModelCache(self.cfg.model_memory_mb)
         self.replica = f"{_replica_tag()}@{socket.gethostname()}:{os.getpid()}"
         self._batching = self.cfg.batch_size > 1
@@ -242,12 +235,13 @@ class ModelReplica:
         return [r or {"ok": False, "error": "The request was not run.", "replica": self.replica} for r in results]
 
     def batches(self, tool: str) -> bool:
+        """Whether ``tool``'s backend is gathered by ``@serve.batch``: it has ``run_batch``, whatever its name."""
         if not self._batching:
             return False
-        from audiogpt.models import serving
+        from audiogpt.models.base import supports_batch
 
         try:
-            return serving.can_batch(self.select(tool))
+            return supports_batch(self.select(tool))
         except Exception:
             return False
 
@@ -372,7 +366,7 @@ class RayRunner(LocalRunner):
                          max_attempts=settings.job_max_attempts)
         self.settings = settings
         self.config = ReplicaConfig.from_settings(settings, registry)
-        self.families = {**FAMILIES, **settings.ray_deployments}
+        self.families = dict(settings.ray_deployments)  # overrides; everything else from the catalogue
         self._handles: dict[str, Any] = {}
         self._deploy_lock = asyncio.Lock()
         self._started_ray = False
@@ -410,7 +404,10 @@ class RayRunner(LocalRunner):
             return False
 
     def family_of(self, tool: str) -> str:
-        return self.families.get(tool, tool)
+        """The Serve app of ``tool``: the settings' override, else the catalogue's family (a plug-in's too)."""
+        if tool in self.families:
+            return self.families[tool]
+        return TOOLS.get(tool).family if tool in TOOLS else tool
 
     def app_name(self, family: str) -> str:
         return f"{self.settings.ray_app_name}-{family}"

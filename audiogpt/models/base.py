@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -153,12 +154,16 @@ def have_module(name: str) -> bool:
         return False
 
 
-class CheckedBackend:
-    """Shared ``describe()`` and load guard for backends whose availability is a file/package check.
+class BackendBase:
+    """The one base of every backend: ``describe()``, the load guard and a declared install check.
 
     A subclass sets ``name``, ``task``, ``kind``, ``install_hint`` and the ``info_*``
-    attributes, and implements ``_missing()`` (one sentence saying why it cannot run,
-    or "" when it can). ``describe()`` stays cheap because ``_missing()`` must be.
+    attributes, and declares what must be installed: ``requires_modules`` (importable
+    packages, looked up without importing them) and ``required_files()`` (weights,
+    model folders' files, libraries). Anything subtler (a model folder's layout, a
+    configured path left empty) goes in ``_missing()``, one sentence or "". The checks
+    only look at files, so ``describe()`` stays cheap enough to run on every listing.
+    ``run_batch`` is optional: a backend that defines it is batched by the serving layer.
     """
 
     name: str
@@ -169,18 +174,45 @@ class CheckedBackend:
     info_licence: str = ""
     info_memory_mb: int = 0
     info_description: str = ""
+    requires_modules: tuple[str, ...] = ()
+
+    def required_files(self) -> tuple[Path, ...]:
+        """Files that must exist for the backend to run (none by default)."""
+        return ()
 
     def _missing(self) -> str:
+        """Why it cannot run beyond the declared modules and files, or ""."""
         return ""
 
+    def missing(self) -> str:
+        """One sentence saying why this backend cannot run here, or "" when it can."""
+        absent = [m for m in self.requires_modules if not have_module(m)]
+        if absent:
+            which = "the " + " and ".join(absent) + (" packages, which are" if len(absent) > 1 else " package, which is")
+            return f"The {self.kind} backend '{self.name}' needs {which} not installed."
+        files = [p for p in self.required_files() if not Path(p).is_file()]
+        if files:
+            names = ", ".join(Path(p).name for p in files)
+            return f"The {self.kind} backend '{self.name}' is missing {names} (looked in {Path(files[0]).parent})."
+        return self._missing()
+
     def describe(self) -> BackendInfo:
-        reason = self._missing()
+        reason = self.missing()
         return BackendInfo(name=self.name, task=self.task, kind=self.kind, model=self.info_model,
                            licence=self.info_licence, installed=not reason, install_hint=self.install_hint,
                            reason=reason, memory_mb=self.info_memory_mb, description=self.info_description)
 
     def _require(self) -> None:
         """Raise :class:`ModelNotInstalled` (one sentence with the install hint) when it cannot run."""
-        reason = self._missing()
+        reason = self.missing()
         if reason:
-            raise ModelNotInstalled(reason.rstrip(".") + f"; {self.install_hint}.")
+            raise ModelNotInstalled(reason.rstrip(".") + (f"; {self.install_hint}." if self.install_hint else "."))
+
+
+# The name the lite backends were written against; the same class.
+CheckedBackend = BackendBase
+
+
+def supports_batch(backend: object) -> bool:
+    """True when ``backend`` runs several requests in one call (``run_batch(model, inputs)``)."""
+    return callable(getattr(backend, "run_batch", None))

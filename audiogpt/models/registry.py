@@ -1,100 +1,116 @@
 """Which backends exist for which task, and how one is chosen.
 
+Backends are discovered in one place: each family package (``speech``, ``sound``,
+``generation``, ``transform``) declares its own in ``backends(config)``, and any
+installed distribution can add more through the ``audiogpt.backends`` entry-point
+group (each entry point is a callable ``(BackendConfig) -> list[Backend]``). Every
+backend is constructed once, from a :class:`BackendConfig`, when a task is first
+looked up.
+
 ``auto`` picks the first installed full backend when a GPU is present, else the
-first installed lite backend. Every task ships a lite backend; a backend family
-whose module cannot be imported is logged and left out, and its tasks then say so
-in one sentence instead of failing obscurely.
+first installed lite backend. Every task ships a lite backend; a family or plug-in
+that cannot be imported or fails to build is logged and left out, and its tasks then
+say so in one sentence instead of failing obscurely.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from importlib import metadata
 
+from audiogpt.models.backend_config import BackendConfig
 from audiogpt.models.base import Backend, BackendInfo, ModelNotInstalled
 
 log = logging.getLogger(__name__)
 
+ENTRY_POINT_GROUP = "audiogpt.backends"
+# The family packages, in the order their backends are listed (within a task, earlier wins a tie).
+FAMILY_PACKAGES = ("audiogpt.models.speech", "audiogpt.models.sound", "audiogpt.models.generation",
+            "audiogpt.models.transform")
 
-def _speech_backends() -> list[Backend]:
-    from audiogpt.models.speech.asr_lite import FasterWhisperTinyEn
-    from audiogpt.models.speech.style_lite import PiperWorldStyle
-    from audiogpt.models.speech.tts_piper import PiperJoeMedium
-    from audiogpt.models.speech.whisper_base import FasterWhisperBase, WhisperBaseTranslate
-
-    # Whisper base first: multilingual with language detection (voice messages in any language);
-    # tiny.en stays selectable (AUDIOGPT_BACKENDS=speech_recognition=faster-whisper-tiny.en), ~5x faster.
-    return [FasterWhisperBase(), FasterWhisperTinyEn(), PiperJoeMedium(), WhisperBaseTranslate(), PiperWorldStyle()]
+Factory = Callable[[], list[Backend]]
 
 
-def _enhance_separate_backends() -> list[Backend]:
-    from audiogpt.models.speech.convtasnet import ConvTasNetEnhance, ConvTasNetSeparate
-    from audiogpt.models.speech.enhance_lite import DeepFilterNet3Lite
-    from audiogpt.models.speech.separate_lite import HarmonicPitchSeparation
+def _family_factory(module: str, config: BackendConfig) -> Factory:
+    def build() -> list[Backend]:
+        import importlib
 
-    return [DeepFilterNet3Lite(), HarmonicPitchSeparation(), ConvTasNetEnhance(), ConvTasNetSeparate()]
+        return list(importlib.import_module(module).backends(config))
 
-
-def _speech_full_backends() -> list[Backend]:
-    """transformers backends for a GPU deployment; honest "not installed" without weights."""
-    from audiogpt.models.speech.full_translate import WhisperM2M100Translation
-    from audiogpt.models.speech.full_tts import SpeechT5StyleTransfer, SpeechT5Tts
-    from audiogpt.models.speech.full_whisper import WhisperTransformers
-
-    return [WhisperTransformers(), WhisperM2M100Translation(), SpeechT5Tts(), SpeechT5StyleTransfer()]
+    build.__name__ = module.rsplit(".", 1)[-1]
+    return build
 
 
-def _sound_backends() -> list[Backend]:
-    """Sound understanding: detection, target detection, extraction, captioning."""
-    from audiogpt.models.sound import backends
+def _plugin_factory(ep: metadata.EntryPoint, config: BackendConfig) -> Factory:
+    def build() -> list[Backend]:
+        return list(ep.load()(config))
 
-    return backends()
-
-
-def _generation_backends() -> list[Backend]:
-    """Generation: text-to-audio, image-to-audio, text-to-music, singing."""
-    from audiogpt.models.generation import backends
-
-    return backends()
+    build.__name__ = f"{ENTRY_POINT_GROUP}:{ep.name}"
+    return build
 
 
-def _transform_backends() -> list[Backend]:
-    """Transformation and video: inpainting, binaural, talking head."""
-    from audiogpt.models.transform import backends
-
-    return backends()
+def plugin_entry_points() -> list[metadata.EntryPoint]:
+    """The ``audiogpt.backends`` entry points of the installed distributions (looked up when called)."""
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
-# Factories run once, lazily; each returns backends for one or more tasks.
-FACTORIES: list[Callable[[], list[Backend]]] = [_speech_backends, _enhance_separate_backends, _speech_full_backends,
-                                                _sound_backends, _generation_backends, _transform_backends]
+def default_factories(config: BackendConfig) -> list[Factory]:
+    """The family packages, then every plug-in entry point, each bound to ``config``."""
+    return [*(_family_factory(m, config) for m in FAMILY_PACKAGES),
+            *(_plugin_factory(ep, config) for ep in plugin_entry_points())]
 
 
 class Registry:
     """All backends by task, built lazily; selection honours per-task settings."""
 
-    def __init__(self, preferences: dict[str, str] | None = None, device: str = "cpu",
-                 factories: list[Callable[[], list[Backend]]] | None = None) -> None:
+    def __init__(self, preferences: dict[str, str] | None = None, device: str | None = None,
+                 factories: list[Factory] | None = None, *, config: BackendConfig | None = None) -> None:
+        """``config`` builds the default backends; ``device`` (tests) overrides its device for selection.
+
+        ``factories`` replaces discovery entirely (tests, custom builds): zero-argument callables
+        returning backends.
+        """
         self.preferences = dict(preferences or {})
-        self.device = device
-        self._factories = factories if factories is not None else FACTORIES
+        self.config = config or BackendConfig()
+        self.device = device if device is not None else self.config.device
+        self._factories = factories if factories is not None else default_factories(self.config)
         self._by_task: dict[str, list[Backend]] | None = None
+        self._lock = threading.Lock()
         # select() runs on every job; describe() does file and cache look-ups, so the answer
         # (or the ModelNotInstalled sentence) is kept until refresh() or register().
         self._chosen: dict[str, Backend | ModelNotInstalled] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        # a registry handed to App.open travels to Ray replicas; a lock does not pickle
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def refresh(self) -> None:
         """Forget cached choices (after installing weights at run time)."""
         self._chosen.clear()
 
     def _build(self) -> dict[str, list[Backend]]:
-        if self._by_task is None:
+        if self._by_task is not None:
+            return self._by_task
+        with self._lock:  # replicas select from worker threads: construct every backend once
+            if self._by_task is not None:
+                return self._by_task
             by_task: dict[str, list[Backend]] = {}
             for factory in self._factories:
+                name = getattr(factory, "__name__", repr(factory))
                 try:
                     backends = factory()
-                except ImportError as exc:  # a backend module whose import fails is simply absent
-                    log.warning("backend factory %s unavailable: %s", getattr(factory, "__name__", factory), exc)
+                except Exception as exc:  # a family or plug-in that fails is absent, never fatal
+                    # the type and the first line only: a plug-in's message may hold a path or a token
+                    first = (str(exc).splitlines() or [""])[0][:200]
+                    log.warning("backend factory %s unavailable: %s: %s", name, type(exc).__name__, first)
                     continue
                 for b in backends:
                     by_task.setdefault(b.task, []).append(b)

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def pick_device(preference: str = "auto") -> str:
-    """``cuda`` when asked for or available through torch, else ``cpu``."""
-    if preference in ("cpu", "cuda", "mps"):
+    """The device named (``cpu``, ``cuda``, ``cuda:1``, ``mps``), or for ``auto`` ``cuda`` when torch sees one, else ``cpu``."""
+    preference = (preference or "auto").strip().lower()
+    if preference in ("cpu", "cuda", "mps") or preference.startswith("cuda:"):
         return preference
     if have_module("torch"):
         try:

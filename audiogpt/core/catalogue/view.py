@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from audiogpt.config import Settings
+from audiogpt.core.backends import build_registry
 from audiogpt.core.tools import TOOLS
 from audiogpt.models.base import ModelNotInstalled
 from audiogpt.models.registry import Registry
 
 
 def describe_tools(settings: Settings, registry: Registry | None = None) -> list[dict[str, Any]]:
-    reg = registry or Registry(settings.backends)
+    """Every tool with its backends and the one that would run, as the process's registry sees them.
+
+    The registry is the one the bot builds (settings' device, model ids, cache folders), so on a
+    GPU host this lists the full backends that would actually run, not the CPU choice.
+    """
+    reg = registry or build_registry(settings)
     rows: list[dict[str, Any]] = []
     for t in TOOLS:
         backends = [

@@ -21,12 +21,12 @@ from audiogpt.models.base import Audio, BackendResult, ProgressReport
 from audiogpt.models.sound.common import check_audio, is_silent, iter_windows, window_count
 from audiogpt.models.sound.detect_lite import detection_answer, silent_detection
 from audiogpt.models.sound.events import Scores
-from audiogpt.models.sound.full_base import HFBackend, model_ref, to_device
+from audiogpt.models.sound.full_base import HFBackend, to_device
 from audiogpt.models.speech.full_common import load_pretrained, torch_device_dtype
 
 log = logging.getLogger(__name__)
 
-AST_MODEL = model_ref("AUDIOGPT_SOUND_AST_MODEL", "MIT/ast-finetuned-audioset-10-10-0.4593")
+AST_MODEL = "MIT/ast-finetuned-audioset-10-10-0.4593"  # AUDIOGPT_SOUND_AST_MODEL overrides it (settings)
 SAMPLE_RATE = 16_000
 WINDOW_S = 2.0
 HOP_S = 0.5

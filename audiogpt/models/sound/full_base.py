@@ -4,26 +4,21 @@ Same rules as the full speech backends (:mod:`audiogpt.models.speech.full_common
 a model is a local folder or a Hugging Face id already in the local cache;
 ``describe()`` only looks at files; ``load()`` passes ``local_files_only=True``,
 so absent weights are one :class:`ModelNotInstalled` sentence, never a download.
-Model ids come from module constants, overridable per deployment through the
-environment variables named next to each constant.
+Model ids default to module constants; a deployment names others in settings
+(``AUDIOGPT_SOUND_*_MODEL``, ``AUDIOGPT_MODEL_IDS``), which reach the constructor through
+:func:`audiogpt.models.sound.backends`.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from audiogpt.models.base import BackendInfo, BackendKind, ModelNotInstalled
+from audiogpt.models.base import BackendBase, BackendKind
 from audiogpt.models.speech.full_common import HFModel, install_hint, why_missing
 
 
-def model_ref(env: str, default: str) -> str:
-    """The model id or folder: ``$env`` when set, else ``default``."""
-    return os.environ.get(env, "").strip() or default
-
-
-class HFBackend:
-    """``describe()``/``_require()`` for a backend made of one or more :class:`HFModel`."""
+class HFBackend(BackendBase):
+    """A backend made of one :class:`HFModel`: ``describe()``/``_require()`` come from :class:`BackendBase`."""
 
     name: str
     task: str
@@ -43,17 +38,26 @@ class HFBackend:
     def _missing(self) -> str:
         return why_missing(self.what, [(self.what, self.model, self.required)])
 
-    def describe(self) -> BackendInfo:
-        reason = self._missing()
-        return BackendInfo(name=self.name, task=self.task, kind=self.kind,
-                           model=f"{self.model.ref} (transformers)", licence=self.licence,
-                           installed=not reason, install_hint=install_hint([self.model]), reason=reason,
-                           memory_mb=self.memory, description=self.description)
+    # what BackendBase.describe() reports, from this family's own attribute names
+    @property
+    def install_hint(self) -> str:  # type: ignore[override]
+        return install_hint([self.model])
 
-    def _require(self) -> None:
-        reason = self._missing()
-        if reason:
-            raise ModelNotInstalled(reason.rstrip(".") + f"; {install_hint([self.model])}.")
+    @property
+    def info_model(self) -> str:  # type: ignore[override]
+        return f"{self.model.ref} (transformers)"
+
+    @property
+    def info_licence(self) -> str:  # type: ignore[override]
+        return self.licence
+
+    @property
+    def info_memory_mb(self) -> int:  # type: ignore[override]
+        return self.memory
+
+    @property
+    def info_description(self) -> str:  # type: ignore[override]
+        return self.description
 
 
 def to_device(batch: Any, device: str, dtype: Any) -> dict[str, Any]:

@@ -22,13 +22,13 @@ from typing import Any
 
 from audiogpt.models.base import Audio, BackendResult, ProgressReport
 from audiogpt.models.sound.common import check_audio, is_silent
-from audiogpt.models.sound.full_base import HFBackend, model_ref, to_device
+from audiogpt.models.sound.full_base import HFBackend, to_device
 from audiogpt.models.speech.dsp import to_mono_rate
 from audiogpt.models.speech.full_common import load_pretrained, torch_device_dtype
 
 log = logging.getLogger(__name__)
 
-CAPTION_MODEL = model_ref("AUDIOGPT_SOUND_CAPTION_MODEL", "Qwen/Qwen2-Audio-7B-Instruct")
+CAPTION_MODEL = "Qwen/Qwen2-Audio-7B-Instruct"  # AUDIOGPT_SOUND_CAPTION_MODEL overrides it (settings)
 MAX_SECONDS = 30.0
 MAX_NEW_TOKENS = 64
 INSTRUCTION = ("Describe what can be heard in this recording in one or two sentences: the main sounds, "

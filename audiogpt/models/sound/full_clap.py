@@ -32,14 +32,14 @@ from audiogpt.models.sound.common import (
 )
 from audiogpt.models.sound.detect_lite import target_answer
 from audiogpt.models.sound.events import Scores, decode
-from audiogpt.models.sound.full_base import HFBackend, model_ref, pooled, to_device
+from audiogpt.models.sound.full_base import HFBackend, pooled, to_device
 from audiogpt.models.sound.labels import clean_query
 from audiogpt.models.sound.masking import extract
 from audiogpt.models.speech.full_common import load_pretrained, torch_device_dtype
 
 log = logging.getLogger(__name__)
 
-CLAP_MODEL = model_ref("AUDIOGPT_SOUND_CLAP_MODEL", "laion/clap-htsat-unfused")
+CLAP_MODEL = "laion/clap-htsat-unfused"  # AUDIOGPT_SOUND_CLAP_MODEL overrides it (settings)
 WINDOW_S = 1.0
 HOP_S = 0.25
 BATCH = 16

@@ -173,3 +173,65 @@ class FasterWhisperTinyEn(CheckedBackend):
             if note:
                 text += f" [note: {note}]"
         return BackendResult(text=text, data=data)
+
+    def run_batch(self, model: Any, inputs: list[dict[str, Any]]) -> list[BackendResult | Exception]:
+        """Several short English clips in one padded encoder pass and one beam-search ``generate``.
+
+        Clips longer than one Whisper window, silent ones and non-English requests take
+        :meth:`run` (its own checks and notes). The batched decode runs without timestamps,
+        so each clip gets one segment; the output otherwise has :meth:`run`'s shape.
+        """
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        results: list[BackendResult | Exception | None] = [None] * len(inputs)
+        batch: list[tuple[int, np.ndarray, float]] = []
+        for i, kw in enumerate(inputs):
+            audio = kw.get("audio")
+            x = _batchable(audio) if is_english(kw.get("language")) else None
+            if x is None or not isinstance(audio, Audio):
+                results[i] = _run_one(self, model, kw)
+                continue
+            batch.append((i, x, audio.duration))
+        if batch:
+            fe = model.feature_extractor
+            n_frames = fe.nb_max_frames
+            feats = []
+            for _i, x, _d in batch:
+                f = fe(x)[:, :n_frames]
+                if f.shape[1] < n_frames:
+                    f = np.pad(f, ((0, 0), (0, n_frames - f.shape[1])))
+                feats.append(f.astype(np.float32))
+            tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
+            prompt = [*tok.sot_sequence, tok.no_timestamps]
+            encoded = model.model.encode(ctranslate2.StorageView.from_array(np.stack(feats)), to_cpu=False)
+            out = model.model.generate(encoded, [prompt] * len(batch), beam_size=self.beam_size,
+                                       return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                                       suppress_tokens=self._suppress_tokens(model), max_length=448)
+            for (i, _x, duration), res in zip(batch, out, strict=True):
+                ids = [t for t in res.sequences_ids[0] if t < tok.eot]
+                text = tok.decode(ids).strip()
+                avg_logprob = res.scores[0] * (len(ids) ** 1.0) / (len(ids) + 1)
+                if res.no_speech_prob >= NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB:
+                    text = ""
+                segments = [{"start": 0.0, "end": round(duration, 2), "text": text}] if text else []
+                data = {"transcript": text, "language": "en", "segments": segments, "duration": round(duration, 3)}
+                shown = text or f"No speech was found in the audio ({duration:.1f} s)."
+                results[i] = BackendResult(text=shown, data=data)
+        return [r if r is not None else BadInput("The request was not run.") for r in results]
+
+
+def _batchable(audio: Any) -> np.ndarray | None:
+    """16 kHz mono samples of a clip that fits one Whisper window and is not silent, else None."""
+    if not isinstance(audio, Audio) or audio.frames == 0 or audio.sample_rate <= 0 or audio.duration > VAD_AFTER_S:
+        return None
+    x = to_mono_rate(audio, SAMPLE_RATE)
+    return x if float(np.max(np.abs(x))) >= SILENCE_PEAK else None
+
+
+def _run_one(backend: Any, model: Any, kw: dict[str, Any]) -> BackendResult | Exception:
+    """One request through ``run``; its failure is returned in its slot, never raised for the batch."""
+    try:
+        return backend.run(model, **kw)
+    except Exception as exc:
+        return exc

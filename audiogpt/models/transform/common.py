@@ -6,8 +6,6 @@ and the tests must score inpainting the same way.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from audiogpt.models.base import Audio, BadInput
@@ -66,9 +64,3 @@ def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray, sample_ra
     floor = ref.max() - floor_db / 10.0
     diff = 10.0 * (np.maximum(est, floor) - np.maximum(ref, floor))
     return float(np.mean(np.sqrt(np.mean(diff**2, axis=1))))
-
-
-def env_path(name: str) -> str | None:
-    """A configured path from the environment (empty means unset)."""
-    value = os.environ.get(name, "").strip()
-    return value or None

@@ -36,7 +36,7 @@ from audiogpt.models.base import (
     have_module,
 )
 from audiogpt.models.transform.binaural_head import binaural_notes, finish, frame_length, render
-from audiogpt.models.transform.common import as_channels, check_audio, env_path
+from audiogpt.models.transform.common import as_channels, check_audio
 from audiogpt.models.transform.motion import parse_motion, where_clause
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,8 @@ class SofaHrtfBinaural(CheckedBackend):
                         "head-related impulse responses.")
 
     def __init__(self, sofa_path: str | Path | None = None) -> None:
-        configured = sofa_path if sofa_path is not None else env_path("AUDIOGPT_HRTF_SOFA")
-        self.path = Path(configured).expanduser() if configured else None
+        # the path comes from settings (AUDIOGPT_HRTF_SOFA) through the family's backends(config)
+        self.path = Path(sofa_path).expanduser() if sofa_path else None
 
     def _missing(self) -> str:
         if self.path is None:

@@ -46,7 +46,7 @@ from audiogpt.models.base import (
 )
 from audiogpt.models.speech.dsp import to_mono_rate
 from audiogpt.models.speech.full_common import HFModel, stack_missing
-from audiogpt.models.transform.common import as_channels, check_audio, env_path, fmt_s
+from audiogpt.models.transform.common import as_channels, check_audio, fmt_s
 from audiogpt.models.transform.inpaint_lpc import Region, describe_regions, detect, given_region
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,8 @@ class LatentDiffusionInpainting(CheckedBackend):
                         "masked part of the mel spectrogram.")
 
     def __init__(self, model: str | None = None, *, steps: int = 50, device: str = "auto",
-                 cache_dir: str | None = None) -> None:
-        self.model = HFModel(model or env_path("AUDIOGPT_INPAINT_MODEL") or DEFAULT_MODEL, None, cache_dir)
+                 revision: str | None = None, cache_dir: str | None = None) -> None:
+        self.model = HFModel(model or DEFAULT_MODEL, revision, cache_dir)  # AUDIOGPT_INPAINT_MODEL via backends(config)
         self.steps = steps
         self.device = device
         self.info_model = self.model.ref

@@ -43,7 +43,6 @@ from audiogpt.models.base import (
     have_module,
 )
 from audiogpt.models.speech.dsp import to_mono_rate
-from audiogpt.models.transform.common import env_path
 from audiogpt.models.transform.talking_head_lite import MAX_VIDEO_S, prepare_job
 from audiogpt.models.transform.video import FPS, Box, encode_mp4, ffmpeg_available
 
@@ -136,8 +135,8 @@ class Wav2LipTalkingHead(CheckedBackend):
 
     def __init__(self, checkpoint: str | Path | None = None, *, width: float = 1.0, device: str = "auto",
                  batch_size: int = 64, max_seconds: float = MAX_VIDEO_S) -> None:
-        configured = checkpoint if checkpoint is not None else env_path("AUDIOGPT_WAV2LIP_CHECKPOINT")
-        self.checkpoint = Path(configured).expanduser() if configured else None
+        # the path comes from settings (AUDIOGPT_WAV2LIP_CHECKPOINT) through the family's backends(config)
+        self.checkpoint = Path(checkpoint).expanduser() if checkpoint else None
         self.width = width
         self.device = device
         self.batch_size = batch_size
