@@ -8,11 +8,12 @@ when no LLM key is configured, lite backends where no GPU model is installed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -21,9 +22,22 @@ class Settings(BaseSettings):
         env_prefix="AUDIOGPT_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
+    # --- secrets (every credential is a SecretStr: repr, str and model_dump never show it) ---
+    secret_key: SecretStr | None = Field(
+        None, description="Fernet key that encrypts Slack tokens stored in the database "
+                          "(make one: audiogpt slack secret-key); needed once OAuth installations exist.")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Like pydantic's, but a plain string given for a secret field becomes a ``SecretStr``
+        (``model_copy`` skips validation, and every use site calls ``get_secret_value()``)."""
+        if update:
+            secret = {n for n, f in type(self).model_fields.items() if f.annotation == SecretStr | None}
+            update = {k: SecretStr(v) if k in secret and isinstance(v, str) else v for k, v in update.items()}
+        return super().model_copy(update=update, deep=deep)
+
     # --- storage ---
     data_dir: Path = Field(Path("data"), description="Folder for the SQLite file, artifacts and caches.")
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(  # secret: a DSN may carry the password
         None,
         validation_alias=AliasChoices("DATABASE_URL", "AUDIOGPT_DATABASE_URL"),
         description="SQLAlchemy async URL; unset = SQLite file in data_dir.",
@@ -37,7 +51,7 @@ class Settings(BaseSettings):
         description="'offline', 'auto' (OpenAI when a key or base URL is set, else offline) or provider:model, e.g. openai:gpt-4o-mini.",
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name used by 'auto'.")
-    openai_api_key: str | None = Field(
+    openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "AUDIOGPT_OPENAI_API_KEY")
     )
     openai_base_url: str | None = Field(
@@ -54,6 +68,24 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(60.0, description="A running job whose heartbeat is older is taken over.")
     job_max_attempts: int = Field(3, description="Attempts before a job is failed for good.")
     model_memory_mb: int = Field(4096, description="Memory budget of the model cache (LRU eviction).")
+    # (backend settings: begin) what every backend is built from, in this process and on each Ray replica
+    device: str = Field("auto", description="Where full models run: auto (a GPU when torch sees one), cpu, cuda, cuda:N, mps.")
+    dtype: str = Field("auto", description="Full models' precision: auto (float16 on a GPU, float32 on a CPU), float16 or float32.")
+    cache_dir: Path | None = Field(None, description="Writable cache for joined weights and label embeddings; unset = ~/.cache/audiogpt.")
+    hf_cache_dir: str | None = Field(None, description="Hugging Face hub cache the full models are read from; unset = HF's default (HF_HOME).")
+    model_ids: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description='Backend name -> hub id or local folder, JSON or name=id pairs: {"whisper-transformers": "openai/whisper-large-v3"}.',
+    )
+    model_revisions: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="Backend name -> hub revision (commit or tag) of its model, as model_ids.")
+    sound_ast_model: str | None = Field(None, description="AST tagger for full sound detection (hub id or folder).")
+    sound_clap_model: str | None = Field(None, description="CLAP model for full target detection and extraction.")
+    sound_caption_model: str | None = Field(None, description="Audio-language model for full captioning.")
+    inpaint_model: str | None = Field(None, description="AudioLDM model for full inpainting (hub id or folder).")
+    hrtf_sofa: str | None = Field(None, description="Measured HRTF set (.sofa or .npz) for full binaural rendering.")
+    wav2lip_checkpoint: str | None = Field(None, description="wav2lip.pth / wav2lip_gan.pth for the full talking head.")
+    # (backend settings: end)
     backends: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description='Per-task backend choice as JSON: {"speech_recognition": "lite"}; "auto" (default), "full", "lite" or a backend name.',
@@ -69,9 +101,16 @@ class Settings(BaseSettings):
     # --- abuse limits shared by the platforms (per-workspace settings may tighten them) ---
     rate_user_per_minute: int = Field(10, description="Messages one user may send the bot per minute (0 = no limit).")
     rate_workspace_per_minute: int = Field(60, description="Messages one guild/workspace may send per minute (0 = no limit).")
+    # --- the turn gate (core/gate.py), the same for every platform ---
+    settings_cache_seconds: float = Field(
+        5.0, description="How long a process keeps a guild's/workspace's settings before re-reading them from SQL "
+                         "(a change made through another process shows within this).")
+    shutdown_grace_seconds: float = Field(
+        10.0, description="On stop, how long turns in flight may take to post their answers before they are "
+                          "cancelled (the next start resumes them).")
 
     # --- Discord ---
-    discord_token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "AUDIOGPT_DISCORD_TOKEN"))
+    discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "AUDIOGPT_DISCORD_TOKEN"))
     # (discord settings: begin)
     discord_api_base_url: str = Field(
         "https://discord.com/api/v10",
@@ -116,10 +155,10 @@ class Settings(BaseSettings):
     # (discord settings: end)
 
     # --- Slack ---
-    slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "AUDIOGPT_SLACK_BOT_TOKEN"))
-    slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AUDIOGPT_SLACK_APP_TOKEN"))
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "AUDIOGPT_SLACK_BOT_TOKEN"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "AUDIOGPT_SLACK_APP_TOKEN"))
     # (slack settings: begin)
-    slack_signing_secret: str | None = Field(
+    slack_signing_secret: SecretStr | None = Field(
         None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "AUDIOGPT_SLACK_SIGNING_SECRET"),
         description="Verifies every HTTP request from Slack (Basic Information > Signing Secret).",
     )
@@ -143,7 +182,7 @@ class Settings(BaseSettings):
     )
     slack_client_id: str | None = Field(None, validation_alias=AliasChoices("SLACK_CLIENT_ID", "AUDIOGPT_SLACK_CLIENT_ID"),
                                         description="OAuth (many workspaces): the app's client id.")
-    slack_client_secret: str | None = Field(
+    slack_client_secret: SecretStr | None = Field(
         None, validation_alias=AliasChoices("SLACK_CLIENT_SECRET", "AUDIOGPT_SLACK_CLIENT_SECRET"),
         description="OAuth: the app's client secret.",
     )
@@ -214,7 +253,7 @@ class Settings(BaseSettings):
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
 
-    @field_validator("backends", "ray_deployments", mode="before")
+    @field_validator("backends", "ray_deployments", "model_ids", "model_revisions", mode="before")
     @classmethod
     def _parse_backends(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -228,8 +267,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            url = self.database_url
+        if self.database_url and self.database_url.get_secret_value():
+            url = self.database_url.get_secret_value()
             if url.startswith("postgresql://") or url.startswith("postgres://"):
                 url = "postgresql+asyncpg://" + url.split("://", 1)[1]
             elif url.startswith("sqlite:///"):

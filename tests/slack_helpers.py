@@ -104,11 +104,8 @@ class SlackRig:
         return await self.post(command_body(text, **kw), content_type="application/x-www-form-urlencoded")
 
     async def idle(self, timeout: float = 30.0) -> None:
-        """Wait until the adapter has no turn in flight."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while self.adapter._tasks and loop.time() < end:
-            await asyncio.wait(list(self.adapter._tasks), timeout=max(0.01, end - loop.time()))
+        """Wait until the adapter has no turn in flight (the turn gate tracks them)."""
+        await self.adapter.gate.idle(timeout)
 
 
 @asynccontextmanager

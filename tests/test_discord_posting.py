@@ -1,4 +1,4 @@
-"""Pure pieces of the Discord adapter: text splitting, conversation keys, progress labels, thread names."""
+"""Pure pieces of the Discord adapter: text splitting at 2,000, conversation keys, progress labels, thread names."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import pytest
 
 from audiogpt.bots.discord.adapter import thread_name
 from audiogpt.bots.discord.payloads import Place, parse_key
-from audiogpt.bots.discord.posting import split_text
-from audiogpt.bots.discord.progress import label_of
+from audiogpt.bots.discord.posting import MESSAGE_LIMIT
 from audiogpt.core.events import Progress
+from audiogpt.core.gate import progress_label as label_of
+from audiogpt.core.text_split import split_text as _split
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The shared splitter at Discord's limit."""
+    return _split(text, limit)
 
 
 def test_short_text_is_one_chunk() -> None:

@@ -34,25 +34,42 @@ def setup_logging(settings: Settings, *, quiet: bool) -> None:
         return
     setup_logging._done = True  # type: ignore[attr-defined]
     root.setLevel(logging.DEBUG)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.log_json:  # one JSON object a line with job/conversation ids, credentials scrubbed
-        from audiogpt.bots.ops import JsonFormatter, secrets_of
+    for handler in log_handlers(settings, quiet=quiet):
+        root.addHandler(handler)
+    for noisy in ("httpx", "httpcore", "openai", "aiosqlite", "alembic", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
-        fmt = JsonFormatter(secrets_of(settings))
+
+def log_handlers(settings: Settings, *, quiet: bool) -> list[logging.Handler]:
+    """The file and stderr handlers, each formatting through the redaction of :mod:`audiogpt.logsafe`.
+
+    Redaction is on the handlers, not on chosen loggers, so a record from any library
+    (aiohttp, slack-sdk, discord.py, the database drivers) is scrubbed alike.
+    """
+    from audiogpt.logsafe import RedactingFormatter, secret_values
+
+    secrets = secret_values(settings)
+    inner = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_json:  # one JSON object a line with job/conversation ids
+        from audiogpt.bots.ops import JsonFormatter
+
+        inner = JsonFormatter(secrets)
+    fmt = RedactingFormatter(inner, secrets)
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    handlers: list[logging.Handler] = []
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(settings.data_dir / "audiogpt.log", encoding="utf-8")
-        fh.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+        fh.setLevel(level)
         fh.setFormatter(fmt)
-        root.addHandler(fh)
+        handlers.append(fh)
     except OSError:
         pass
     sh = logging.StreamHandler(sys.stderr)
-    sh.setLevel(logging.WARNING if quiet else getattr(logging, settings.log_level.upper(), logging.INFO))
+    sh.setLevel(logging.WARNING if quiet else level)
     sh.setFormatter(fmt)
-    root.addHandler(sh)
-    for noisy in ("httpx", "httpcore", "openai", "aiosqlite", "alembic", "faster_whisper"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handlers.append(sh)
+    return handlers
 
 
 def fail(msg: str, code: int = 2) -> None:

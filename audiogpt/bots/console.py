@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import shlex
 import sys
 import uuid
@@ -59,14 +58,11 @@ class Spinner:
             sys.stderr.flush()
 
     async def progress(self, ev: Any) -> None:
-        if ev.kind == "started":
-            self.label = f"running {ev.tool}…"
-            if not self.tty:
-                print(f"… running {ev.tool}", file=sys.stderr)
-        elif ev.kind == "failed":
-            self.label = f"{ev.tool} failed"
-        else:
-            self.label = "thinking"
+        from audiogpt.core.gate import progress_label
+
+        self.label = progress_label(ev)  # the catalogue's wording, as on every platform
+        if ev.kind == "started" and not self.tty:
+            print(f"… {self.label}", file=sys.stderr)
 
 
 async def run_console(settings: Settings, conversation: str | None = None) -> None:
@@ -143,16 +139,17 @@ async def run_console(settings: Settings, conversation: str | None = None) -> No
                                 attachments=tuple(pending))
             pending = []
             spinner.start()
-            try:
-                out = await app.dialogue.handle(incoming, progress=spinner.progress)
-            except Exception:  # e.g. the database went away mid-turn: say so, keep the console up
-                logging.getLogger(__name__).exception("turn failed")
-                print("bot> Something went wrong on my side (see data/audiogpt.log); your message is kept, please try again.")
-                continue
+
+            async def show(out: Any) -> None:
+                await spinner.stop()
+                print("bot> ", end="")
+                print_outgoing(out, False)
+
+            try:  # the same gate as Discord and Slack: the reply is marked delivered once shown
+                result = await app.gate.run(incoming, show, progress=spinner.progress)
             finally:
                 await spinner.stop()
-            await app.dialogue.deliver(out, None)
-            print("bot> ", end="")
-            print_outgoing(out, False)
+            if result.status == "failed":  # e.g. the database went away mid-turn (logged): say so, keep going
+                print("bot> Something went wrong on my side (see data/audiogpt.log); your message is kept, please try again.")
     finally:
         await app.close()

@@ -36,7 +36,7 @@ def application_id(settings: Settings) -> str | None:
     """DISCORD_APPLICATION_ID, else the bot user id encoded in the token's first part (the same id)."""
     if settings.discord_application_id:
         return settings.discord_application_id.strip()
-    token = (settings.discord_token or "").strip()
+    token = (settings.discord_token.get_secret_value() if settings.discord_token else "").strip()
     if not token or "." not in token:
         return None
     head = token.split(".", 1)[0]
@@ -87,7 +87,7 @@ def sync_commands(
         client = discord.Client(intents=discord.Intents.none())
         tree = build_tree(client, None)  # type: ignore[arg-type]  # definitions only, to register them
         try:
-            await client.login(settings.discord_token or "")
+            await client.login(settings.discord_token.get_secret_value())
             if target:
                 where = discord.Object(id=int(target))
                 tree.copy_global_to(guild=where)

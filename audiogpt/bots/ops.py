@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from audiogpt import logsafe
 from audiogpt.core import metrics
 
 log = logging.getLogger(__name__)
@@ -106,30 +106,9 @@ async def start_ops_server_if_configured(app: Any) -> web.AppRunner | None:
 
 # --- JSON logs --------------------------------------------------------------------------------
 
-_SECRET_PATTERNS = [
-    re.compile(r"xox[abposr]-[A-Za-z0-9-]{8,}"),  # Slack tokens
-    re.compile(r"xapp-[A-Za-z0-9-]{8,}"),  # Slack app-level tokens
-    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),  # OpenAI-style keys
-    re.compile(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}\b"),  # Discord bot tokens
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key ids
-    re.compile(r"(?i)(authorization|bearer|token|secret|password|api[_-]?key)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]{6,})"),
-    re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@"),  # user:password@ in URLs
-]
-
-
 def redact(message: str, known: tuple[str, ...] = ()) -> str:
-    """``message`` with credentials replaced by ``***`` (known values first, then shapes)."""
-    for value in known:
-        if value and len(value) >= 6:
-            message = message.replace(value, "***")
-    for pat in _SECRET_PATTERNS:
-        if pat.groups == 3:
-            message = pat.sub(lambda m: f"{m.group(1)}{m.group(2)}***", message)
-        elif pat.groups == 2:
-            message = pat.sub(lambda m: f"{m.group(1)}:***@", message)
-        else:
-            message = pat.sub("***", message)
-    return message
+    """``message`` with credentials replaced by ``***`` (one rule set for every log: :mod:`audiogpt.logsafe`)."""
+    return logsafe.redact(message, known)
 
 
 class JsonFormatter(logging.Formatter):
@@ -154,16 +133,10 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info), self.secrets)
+            entry["exception"] = redact(record.exc_text or self.formatException(record.exc_info), self.secrets)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def secrets_of(settings: Any) -> tuple[str, ...]:
     """Values of settings that are credentials, so the formatter can scrub them verbatim."""
-    out = []
-    for name in type(settings).model_fields:
-        if any(w in name for w in ("token", "secret", "key", "password")):
-            value = getattr(settings, name, None)
-            if isinstance(value, str) and value:
-                out.append(value)
-    return tuple(out)
+    return logsafe.secret_values(settings)

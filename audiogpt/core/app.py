@@ -19,12 +19,14 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from audiogpt.config import Settings
 from audiogpt.core.artifacts import ArtifactService
+from audiogpt.core.backends import build_registry
 from audiogpt.core.dialogue import Dialogue
 from audiogpt.core.engine.llm import make_chat_model
 from audiogpt.core.execute import DryRunExecutor, ToolExecutor
+from audiogpt.core.gate import TurnGate
 from audiogpt.core.jobs import LocalRunner
 from audiogpt.models.registry import Registry
-from audiogpt.models.runtime import ModelCache, pick_device
+from audiogpt.models.runtime import ModelCache
 from audiogpt.storage.blobstore import open_blob_store
 from audiogpt.storage.db import Database
 from audiogpt.storage.repos import Repository
@@ -44,6 +46,10 @@ class App:
     runner: LocalRunner
     dialogue: Dialogue
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
+    gate: TurnGate = field(init=False, repr=False)  # dedup, limits, settings cache, deliver-once: every adapter's
+
+    def __post_init__(self) -> None:
+        self.gate = TurnGate.from_settings(self.dialogue, self.repo, self.settings)
 
     @classmethod
     async def open(cls, settings: Settings, *, dry_run: bool = False, model: BaseChatModel | None = None,
@@ -59,7 +65,8 @@ class App:
         artifacts = ArtifactService(repo, store, max_bytes=settings.max_upload_bytes,  # type: ignore[arg-type]
                                     max_seconds=settings.max_audio_seconds)
         custom_registry = registry
-        registry = registry or Registry(settings.backends, device=pick_device("auto") if not dry_run else "cpu")
+        # the process's one registry for these settings (shared with `audiogpt tools`); a dry run lists lite
+        registry = registry or build_registry(settings, device="cpu" if dry_run else None)
         cache = ModelCache(settings.model_memory_mb)
         exec_cls: type[ToolExecutor] = DryRunExecutor if dry_run else ToolExecutor
         executor = exec_cls(artifacts, registry, cache, max_seconds=settings.max_audio_seconds,
@@ -119,5 +126,6 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        await self.gate.stop()  # turns still in flight (an adapter that did not stop them) get their grace
         await self.runner.stop()
         await self.db.close()

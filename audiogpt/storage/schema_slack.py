@@ -3,8 +3,9 @@
 They live in their own module so the Slack adapter's storage can grow without touching the
 core schema; they share ``Base.metadata`` so Alembic sees one schema.
 
-Tokens are stored as Slack hands them out: the database is the secret store of a
-multi-workspace deployment, protect it like one.
+The token columns hold ``enc:v1:`` Fernet ciphertext under ``AUDIOGPT_SECRET_KEY``
+(``secretbox.py``; plaintext only in rows written before, or without, a key): the database
+is still the secret store of a multi-workspace deployment, protect it like one.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ slack-sdk ships SQLAlchemy stores, but they are synchronous (they would block th
 loop on every request); these implement the same ``AsyncInstallationStore`` /
 ``AsyncOAuthStateStore`` interfaces on our async engine, so PostgreSQL and SQLite work alike
 and Alembic owns the tables (``schema_slack.py``).
+
+Tokens are encrypted at rest with the ``AUDIOGPT_SECRET_KEY`` cipher (``secretbox.py``): sealed
+on every write, opened on every read; plaintext rows from before are read as they are and
+sealed by :meth:`SQLInstallationStore.prepare` at start (or by migration 0004).
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audiogpt.storage.db import Database
 from audiogpt.storage.schema_slack import SlackInstallation, SlackOAuthState, SlackThread
+from audiogpt.storage.secretbox import (
+    KEY_SETTING,
+    SecretKeyError,
+    TokenCipher,
+    decrypt_or_explain,
+    is_encrypted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +40,8 @@ log = logging.getLogger(__name__)
 _PLAIN_FIELDS = ("app_id", "enterprise_name", "enterprise_url", "team_name", "bot_id", "bot_user_id",
                  "incoming_webhook_url", "incoming_webhook_channel", "incoming_webhook_channel_id",
                  "incoming_webhook_configuration_url", "token_type")
+# Columns that hold credentials; encrypted at rest.
+TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 
 
 def _key(enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None) -> tuple[str, str]:
@@ -46,9 +59,47 @@ def _ts(when: datetime) -> float:
 class SQLInstallationStore(AsyncInstallationStore):
     """One row per (app, workspace, installer); the latest row of a workspace holds its bot token."""
 
-    def __init__(self, db: Database, client_id: str = "") -> None:
+    def __init__(self, db: Database, client_id: str = "", cipher: TokenCipher | None = None) -> None:
         self.db = db
         self.client_id = client_id or ""
+        self.cipher = cipher
+
+    def _seal(self, value: str | None) -> str | None:
+        return self.cipher.encrypt(value) if self.cipher is not None else value
+
+    def _open(self, value: str | None) -> str | None:
+        return decrypt_or_explain(self.cipher, value)
+
+    async def prepare(self) -> int:
+        """At start: seal plaintext tokens (returns how many rows), or say in one sentence why not.
+
+        Encrypted rows without a key cannot be served, so that is an error; plaintext rows
+        without a key still work, with a warning that they are stored in clear.
+        """
+        cols = [getattr(SlackInstallation, c) for c in TOKEN_COLUMNS]
+        async with self.db.sessions() as s:
+            rows = (await s.execute(select(SlackInstallation).where(or_(*(c.is_not(None) for c in cols))))).scalars().all()
+        values = [[getattr(r, c) for c in TOKEN_COLUMNS] for r in rows]
+        sealed = [v for vs in values for v in vs if is_encrypted(v)]
+        plain = [r for r, vs in zip(rows, values, strict=True) if any(v and not is_encrypted(v) for v in vs)]
+        if self.cipher is None:
+            if sealed:
+                raise SecretKeyError(f"{len(rows)} Slack installation(s) are stored with encrypted tokens but "
+                                     f"{KEY_SETTING} is not set; set the key they were encrypted with and start again.")
+            log.warning("%s: set %s (make one with `audiogpt slack secret-key`) to encrypt Slack tokens in the "
+                        "database", f"{len(plain)} Slack installation(s) are stored with unencrypted tokens"
+                        if plain else "Slack tokens of new installations will be stored unencrypted", KEY_SETTING)
+            return 0
+        if sealed:
+            self.cipher.decrypt(sealed[0])  # the wrong key fails here, in one sentence, not on the first event
+        async with self.db.sessions() as s:
+            for r in plain:
+                await s.execute(update(SlackInstallation).where(SlackInstallation.id == r.id).values(
+                    **{c: self._seal(getattr(r, c)) for c in TOKEN_COLUMNS}))
+            await s.commit()
+        if plain:
+            log.info("encrypted the stored tokens of %d Slack installation(s)", len(plain))
+        return len(plain)
 
     @property
     def logger(self) -> logging.Logger:
@@ -65,11 +116,11 @@ class SQLInstallationStore(AsyncInstallationStore):
         values = {
             "app_id": installation.app_id,
             "is_enterprise_install": bool(installation.is_enterprise_install),
-            "bot_token": installation.bot_token,
-            "bot_refresh_token": installation.bot_refresh_token,
+            "bot_token": self._seal(installation.bot_token),
+            "bot_refresh_token": self._seal(installation.bot_refresh_token),
             "bot_token_expires_at": installation.bot_token_expires_at,
-            "user_token": installation.user_token,
-            "user_refresh_token": installation.user_refresh_token,
+            "user_token": self._seal(installation.user_token),
+            "user_refresh_token": self._seal(installation.user_refresh_token),
             "user_token_expires_at": installation.user_token_expires_at,
             "data": data,
             "installed_at": datetime.fromtimestamp(installation.installed_at, UTC),
@@ -82,7 +133,7 @@ class SQLInstallationStore(AsyncInstallationStore):
         ent, team = _key(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
         async with self.db.sessions() as s:
             res = await s.execute(update(SlackInstallation).where(*self._where(ent, team)).values(
-                bot_token=bot.bot_token, bot_refresh_token=bot.bot_refresh_token,
+                bot_token=self._seal(bot.bot_token), bot_refresh_token=self._seal(bot.bot_refresh_token),
                 bot_token_expires_at=bot.bot_token_expires_at))
             await s.commit()
         if not res.rowcount:
@@ -137,9 +188,9 @@ class SQLInstallationStore(AsyncInstallationStore):
         d = row.data or {}
         return Bot(app_id=row.app_id, enterprise_id=row.enterprise_id or None,
                    enterprise_name=d.get("enterprise_name"), team_id=row.team_id or None,
-                   team_name=d.get("team_name"), bot_token=row.bot_token, bot_id=d.get("bot_id") or "",
+                   team_name=d.get("team_name"), bot_token=self._open(row.bot_token), bot_id=d.get("bot_id") or "",
                    bot_user_id=d.get("bot_user_id") or "", bot_scopes=d.get("bot_scopes") or [],
-                   bot_refresh_token=row.bot_refresh_token, bot_token_expires_at=row.bot_token_expires_at,
+                   bot_refresh_token=self._open(row.bot_refresh_token), bot_token_expires_at=row.bot_token_expires_at,
                    is_enterprise_install=row.is_enterprise_install, installed_at=_ts(row.installed_at),
                    custom_values=d.get("custom_values") or {})
 
@@ -152,9 +203,9 @@ class SQLInstallationStore(AsyncInstallationStore):
         d = row.data or {}
         return Installation(
             enterprise_id=row.enterprise_id or None, team_id=row.team_id or None, user_id=row.user_id,
-            bot_token=row.bot_token, bot_refresh_token=row.bot_refresh_token,
+            bot_token=self._open(row.bot_token), bot_refresh_token=self._open(row.bot_refresh_token),
             bot_token_expires_at=row.bot_token_expires_at, bot_scopes=d.get("bot_scopes") or [],
-            user_token=row.user_token, user_refresh_token=row.user_refresh_token,
+            user_token=self._open(row.user_token), user_refresh_token=self._open(row.user_refresh_token),
             user_token_expires_at=row.user_token_expires_at, user_scopes=d.get("user_scopes") or [],
             is_enterprise_install=row.is_enterprise_install, installed_at=_ts(row.installed_at),
             custom_values=d.get("custom_values") or {},

@@ -3,10 +3,11 @@
 A message is for the bot when it mentions the bot, replies to one of its
 messages, is in a DM, or is in a thread the bot answers in. Checks run before any
 work, cheapest first: own/bot messages, blocked users, allowed guilds, channel
-permissions, rate limits. The turn itself is ``Dialogue.handle``; the answer is
-posted through ``Dialogue.deliver``, whose claim in SQL makes a redelivered
-event (after a gateway resume, or on two shards) and a recovered reply post
-exactly once.
+permissions, then the process's :class:`~audiogpt.core.gate.TurnGate` (dedup of
+redeliveries, rate limits, cached guild settings). The gate runs the turn and
+posts the answer through the outbox claim, so a redelivered event (after a
+gateway resume, or on two shards) and a recovered reply post exactly once. What
+is left here is Discord: threads, references, the status message, uploads.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 import aiohttp
@@ -33,20 +33,16 @@ from audiogpt.bots.discord.payloads import (
 )
 from audiogpt.bots.discord.posting import NO_PINGS, ChannelTarget, Target, post_outgoing
 from audiogpt.bots.discord.progress import StatusReporter
+from audiogpt.bots.fetch_policy import discord_policy
 from audiogpt.core.app import App
 from audiogpt.core.events import Incoming, Outgoing
-from audiogpt.core.ratelimit import RateLimiter
+from audiogpt.core.gate import Admission
 
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit outside boosted guilds (DMs included)
-SETTINGS_TTL_S = 5.0  # per-guild settings and /reset counters are re-read from SQL this often
 FAILED = "Sorry, something went wrong on my side; please try again."
 NOT_POSTED = "Sorry, Discord refused my answer here just now; it is saved and will be posted when I restart."
-
-
-class PostFailed(RuntimeError):
-    """Discord refused an answer's post (the reply stays undelivered in SQL)."""
 
 
 def thread_name(text: str) -> str:
@@ -66,13 +62,7 @@ class DiscordAdapter:
         self.app = app
         self.settings = app.settings
         self.ready = asyncio.Event()
-        self.limiter = RateLimiter(self.settings.rate_user_per_minute, self.settings.rate_workspace_per_minute)
-        self._inflight: set[int] = set()
-        self._turns: set[asyncio.Task[Any]] = set()
-        self._noticed: dict[str, float] = {}  # user -> when they were last told they are rate limited
-        # scope -> (read at, settings): saves two SQL reads per message; another process's change
-        # (a /settings or /reset handled there) is seen within SETTINGS_TTL_S
-        self._scopes: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.gate = app.gate
         configure_endpoints(self.settings)
         kw = dict(client_kwargs or {})
         if self.settings.discord_shard_count:  # one shard per process; Discord routes each guild to one shard
@@ -87,7 +77,7 @@ class DiscordAdapter:
             raise RuntimeError("DISCORD_TOKEN is not set.")
         configure_endpoints(self.settings)
         try:
-            await self._login_and_connect(self.settings.discord_token)
+            await self._login_and_connect(self.settings.discord_token.get_secret_value())
         except BaseException:
             await self.client.close()  # the HTTP session and gateway socket, whatever happened
             raise
@@ -122,15 +112,13 @@ class DiscordAdapter:
                                   upload_limit=self.upload_limit(guild), reference=reference)
         return str(mid) if mid is not None else None
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let running turns post their answers (up to ``grace`` s), then disconnect.
+    async def stop(self, grace: float | None = None) -> None:
+        """Let running turns post their answers (the gate's grace), then disconnect.
 
         A turn still running after that is finished by the next process
         (``App.recover``) and its answer posted once then.
         """
-        running = {t for t in self._turns if not t.done()}
-        if running:
-            await asyncio.wait(running, timeout=grace)
+        await self.gate.stop(grace)
         await self.client.close()
 
     # --- helpers --------------------------------------------------------------------------
@@ -146,45 +134,19 @@ class DiscordAdapter:
         allowed = self.settings.discord_allowed_guilds
         return guild_id is None or not allowed or str(guild_id) in allowed
 
-    async def scope_settings(self, scope: str) -> dict[str, Any]:
-        now = time.monotonic()
-        hit = self._scopes.get(scope)
-        if hit is not None and now - hit[0] < SETTINGS_TTL_S:
-            return hit[1]
-        value = await self.app.repo.settings_for(scope)
-        if len(self._scopes) > 10_000:
-            self._scopes.clear()
-        self._scopes[scope] = (now, value)
-        return value
-
-    async def set_scope_setting(self, scope: str, key: str, value: Any) -> None:
-        await self.app.repo.set_setting(scope, key, value)
-        self._scopes.pop(scope, None)
-
-    async def guild_settings(self, guild_id: int | None) -> dict[str, Any]:
-        return await self.scope_settings(str(guild_id)) if guild_id else {}
-
-    def rate_note(self, user_id: int, guild_id: int | None, gs: dict[str, Any]) -> str | None:
-        """None when the user may go ahead, else the polite sentence to show (at most once a minute)."""
-        note = self.limiter.check(str(user_id), str(guild_id) if guild_id else None,
-                                  user_limit=gs.get("rate_user_per_minute"),
-                                  workspace_limit=gs.get("rate_workspace_per_minute"))
-        if note is None:
-            return None
-        now = time.monotonic()
-        if now - self._noticed.get(str(user_id), -1e9) < 60:
-            return ""  # told already: stay quiet rather than spam the channel
-        self._noticed[str(user_id)] = now
-        return note
+    def admit(self, message_id: str, user_id: int, guild_id: int | None, *, count: bool = True) -> Any:
+        """The gate's admission for one message or interaction (``async with``)."""
+        return self.gate.admit(PLATFORM, message_id, author=str(user_id),
+                               workspace=str(guild_id) if guild_id else None, count=count)
 
     async def epoch(self, kind: str, channel_id: int) -> int:
-        return int((await self.scope_settings(f"{PLATFORM}:{kind}:{channel_id}")).get("epoch") or 0)
+        return int((await self.gate.settings_of(f"{PLATFORM}:{kind}:{channel_id}")).get("epoch") or 0)
 
     async def reset(self, place: Place) -> Place:
         """Start a new conversation in ``place`` (the old history stays in SQL)."""
-        self._scopes.pop(place.epoch_scope, None)
+        self.gate.forget(place.epoch_scope)
         n = await self.epoch(place.kind, place.channel_id) + 1
-        await self.set_scope_setting(place.epoch_scope, "epoch", n)
+        await self.gate.set_setting(place.epoch_scope, "epoch", n)
         return Place(place.kind, place.channel_id, n)
 
     async def is_bot_thread(self, channel_id: int) -> bool:
@@ -214,19 +176,14 @@ class DiscordAdapter:
         guild = message.guild
         if not self.allowed(message.author.id, guild.id if guild else None):
             return
-        if message.id in self._inflight:
+        if not await self._addressed(message, me):
             return
-        self._inflight.add(message.id)
-        task = asyncio.current_task()
-        if task is not None:
-            self._turns.add(task)
         try:
-            await self._on_message(message, me, guild)
+            async with self.admit(str(message.id), message.author.id, guild.id if guild else None) as turn:
+                if not turn.duplicate:
+                    await self._on_message(turn, message, me, guild)
         except Exception:
             log.exception("handling Discord message %s failed", message.id)
-        finally:
-            self._inflight.discard(message.id)
-            self._turns.discard(task)  # type: ignore[arg-type]
 
     async def _addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
         if message.guild is None or mentions_user(message, me.id) or replies_to_user(message, me.id):
@@ -239,10 +196,8 @@ class DiscordAdapter:
             return await self.is_bot_thread(channel.id)
         return False
 
-    async def _on_message(self, message: discord.Message, me: discord.ClientUser,
+    async def _on_message(self, turn: Admission, message: discord.Message, me: discord.ClientUser,
                           guild: discord.Guild | None) -> None:
-        if not await self._addressed(message, me):
-            return
         channel: Any = message.channel
         perms = channel.permissions_for(guild.me) if guild is not None and guild.me is not None and hasattr(
             channel, "permissions_for") else None
@@ -250,15 +205,13 @@ class DiscordAdapter:
         if perms is not None and not (perms.send_messages_in_threads if in_thread else perms.send_messages):
             log.info("not answering in #%s: no permission to send messages there", getattr(channel, "name", channel.id))
             return
-        gs = await self.guild_settings(guild.id if guild else None)
-        note = self.rate_note(message.author.id, guild.id if guild else None, gs)
-        if note is not None:
-            if note:
+        if turn.refusal is not None:
+            if turn.refusal:  # "" = told within the minute: stay quiet rather than spam the channel
                 with contextlib.suppress(discord.HTTPException):
-                    await message.reply(note, allowed_mentions=NO_PINGS, mention_author=False)
+                    await message.reply(turn.refusal, allowed_mentions=NO_PINGS, mention_author=False)
             return
         text = clean_text(message, me.id)
-        threads = bool(gs.get("answer_in_threads", self.settings.discord_answer_in_threads))
+        threads = bool(turn.settings.get("answer_in_threads", self.settings.discord_answer_in_threads))
         can_thread = perms is None or (perms.create_public_threads and perms.send_messages_in_threads)
         reference = None
         thread = None
@@ -272,8 +225,8 @@ class DiscordAdapter:
             if place.kind == "channel":
                 reference = message.to_reference(fail_if_not_exists=False)
         incoming = to_incoming(message, place=place, bot_id=me.id, fetch_timeout=self.settings.discord_fetch_timeout,
-                               text=text)
-        await self.run_turn(incoming, channel, ChannelTarget(self.client, place.channel_id), guild,
+                               policy=discord_policy(self.settings.discord_api_base_url), text=text)
+        await self.run_turn(turn, incoming, channel, ChannelTarget(self.client, place.channel_id), guild,
                             reference=reference)
 
     async def _open_thread(self, message: discord.Message, text: str, voice: bool) -> Any:
@@ -288,43 +241,20 @@ class DiscordAdapter:
             log.warning("could not start a thread on message %s (%s); answering inline", message.id, exc)
             return None
 
-    async def run_turn(self, incoming: Incoming, channel: Any, target: Target, guild: discord.Guild | None, *,
-                       reference: Any = None, typing: bool = True) -> int | None:
-        """Handle one turn with progress in ``channel``; post the answer once through ``target``."""
+    async def run_turn(self, turn: Admission, incoming: Incoming, channel: Any, target: Target,
+                       guild: discord.Guild | None, *, reference: Any = None, typing: bool = True) -> int | None:
+        """Run one admitted turn with progress in ``channel``; the answer goes once through ``target``."""
+        limit = self.upload_limit(guild)
+
+        async def post(out: Outgoing) -> int | None:
+            return await post_outgoing(target, out, upload_limit=limit, reference=reference)
+
         async with StatusReporter(channel, status_after=self.settings.discord_status_after, typing=typing) as status:
-            try:
-                out = await self.app.dialogue.handle(incoming, progress=status.progress)
-            except Exception:
-                log.exception("turn for %s failed", incoming.conversation)
+            result = await turn.run(incoming, post, progress=status.progress)
+            if result.status == "failed":
                 await status.failed(FAILED)
-                return None
-            try:
-                mid = await self.deliver(out, target, guild, reference=reference)
-            except PostFailed:
+            elif result.status == "not_posted":  # the reply stays in the outbox; recovery posts it
                 await status.failed(NOT_POSTED)
-                return None
-            await status.answered()
-        return mid
-
-    async def deliver(self, out: Outgoing, target: Target, guild: discord.Guild | None, *,
-                      reference: Any = None) -> int | None:
-        """Post ``out`` through the dialogue's claim: None when another delivery already posted it.
-
-        Raises :class:`PostFailed` when Discord refused the post; the claim is then
-        released, so the reply is posted by the next recovery instead.
-        """
-        posted: list[int | None] = []
-        errors: list[BaseException] = []
-
-        async def send(o: Outgoing) -> None:
-            try:
-                posted.append(await post_outgoing(target, o, upload_limit=self.upload_limit(guild),
-                                                  reference=reference))
-            except Exception as exc:
-                errors.append(exc)
-                raise
-
-        await self.app.dialogue.deliver(out, send)
-        if errors:
-            raise PostFailed(str(errors[0]))
-        return posted[0] if posted else None
+            else:
+                await status.answered()
+        return result.message_id if isinstance(result.message_id, int) else None

@@ -16,8 +16,11 @@ import discord
 from discord import app_commands
 
 from audiogpt.bots.discord.payloads import PLATFORM, Place, attachment_of
-from audiogpt.bots.discord.posting import NO_PINGS, FollowupTarget, split_text
+from audiogpt.bots.discord.posting import MESSAGE_LIMIT, NO_PINGS, FollowupTarget
+from audiogpt.bots.fetch_policy import discord_policy
 from audiogpt.core.events import Incoming
+from audiogpt.core.gate import Admission
+from audiogpt.core.text_split import split_text
 from audiogpt.core.tools import TOOLS
 
 if TYPE_CHECKING:
@@ -62,46 +65,42 @@ async def _place(adapter: DiscordAdapter, interaction: discord.Interaction) -> P
     return Place(kind, cid, await adapter.epoch(kind, cid))
 
 
-async def _gate(adapter: DiscordAdapter, interaction: discord.Interaction, *, count: bool = True) -> bool:
-    """Defer, then the same checks as for messages; False (after saying why) when the command must stop."""
+async def _allowed(adapter: DiscordAdapter, interaction: discord.Interaction) -> bool:
+    """Defer (Discord allows 3 s for the first response), then the blocklists; False after saying why."""
     await interaction.response.defer(thinking=True)
     if not adapter.allowed(interaction.user.id, interaction.guild_id):
         await interaction.followup.send("I'm not available here.", allowed_mentions=NO_PINGS)
         return False
-    if count:
-        gs = await adapter.guild_settings(interaction.guild_id)
-        note = adapter.rate_note(interaction.user.id, interaction.guild_id, gs)
-        if note is not None:
-            await interaction.followup.send(note or "Please wait a moment before asking again.",
-                                            allowed_mentions=NO_PINGS)
-            return False
     return True
 
 
 async def ask(adapter: DiscordAdapter, interaction: discord.Interaction, text: str,
               file: discord.Attachment | None) -> None:
-    """Run one turn for a slash command and post the answer as follow-ups."""
-    task = asyncio.current_task()
-    if task is not None:
-        adapter._turns.add(task)
-    try:
-        await _ask(adapter, interaction, text, file)
-    finally:
-        adapter._turns.discard(task)  # type: ignore[arg-type]
-
-
-async def _ask(adapter: DiscordAdapter, interaction: discord.Interaction, text: str,
-               file: discord.Attachment | None) -> None:
-    if not await _gate(adapter, interaction):
+    """Run one turn for a slash command through the gate and post the answer as follow-ups."""
+    if not await _allowed(adapter, interaction):
         return
+    async with adapter.admit(f"interaction:{interaction.id}", interaction.user.id, interaction.guild_id) as turn:
+        if turn.duplicate:
+            return
+        if turn.refusal is not None:
+            await interaction.followup.send(turn.refusal or "Please wait a moment before asking again.",
+                                            allowed_mentions=NO_PINGS)
+            return
+        await _ask(adapter, turn, interaction, text, file)
+
+
+async def _ask(adapter: DiscordAdapter, turn: Admission, interaction: discord.Interaction, text: str,
+               file: discord.Attachment | None) -> None:
     place = await _place(adapter, interaction)
-    atts = (attachment_of(file, timeout=adapter.settings.discord_fetch_timeout),) if file is not None else ()
+    policy = discord_policy(adapter.settings.discord_api_base_url)
+    atts = ((attachment_of(file, timeout=adapter.settings.discord_fetch_timeout, policy=policy),)
+            if file is not None else ())
     incoming = Incoming(platform=PLATFORM, conversation=place.key, author=str(interaction.user.id), text=text,
                         attachments=atts, reply_to=None,
                         workspace=str(interaction.guild_id) if interaction.guild_id else None,
                         message_id=f"interaction:{interaction.id}")
-    await adapter.run_turn(incoming, _FollowupStatus(interaction), FollowupTarget(interaction), interaction.guild,
-                           typing=False)
+    await adapter.run_turn(turn, incoming, _FollowupStatus(interaction), FollowupTarget(interaction),
+                           interaction.guild, typing=False)
 
 
 async def show_tools(adapter: DiscordAdapter, interaction: discord.Interaction) -> None:
@@ -120,12 +119,12 @@ async def show_tools(adapter: DiscordAdapter, interaction: discord.Interaction) 
             lines.append(f"- `{r['name']}`: ready ({r['backend']})")
         else:
             lines.append(f"- `{r['name']}`: unavailable. {r['reason']}")
-    for chunk in split_text("Tools installed here:\n" + "\n".join(lines)):
+    for chunk in split_text("Tools installed here:\n" + "\n".join(lines), MESSAGE_LIMIT):
         await interaction.followup.send(chunk, allowed_mentions=NO_PINGS, ephemeral=True)
 
 
 async def reset(adapter: DiscordAdapter, interaction: discord.Interaction) -> None:
-    if not await _gate(adapter, interaction, count=False):
+    if not await _allowed(adapter, interaction):
         return
     place = await adapter.reset(await _place(adapter, interaction))
     log.info("conversation reset: now %s", place.key)
@@ -148,16 +147,16 @@ async def settings(adapter: DiscordAdapter, interaction: discord.Interaction, an
             await interaction.followup.send(MANAGE_ONLY, ephemeral=True)
             return
         if answer_in is not None:
-            await adapter.set_scope_setting(scope, "answer_in_threads", answer_in == "threads")
+            await adapter.gate.set_setting(scope, "answer_in_threads", answer_in == "threads")
         if voice_replies is not None:
-            await adapter.set_scope_setting(scope, "voice_replies", bool(voice_replies))
+            await adapter.gate.set_setting(scope, "voice_replies", bool(voice_replies))
         if enable_tool or disable_tool:
             off = set(await repo.get_setting(scope, "disabled_tools", []) or [])
             if enable_tool:
                 off.discard(enable_tool)
             if disable_tool:
                 off.add(disable_tool)
-            await adapter.set_scope_setting(scope, "disabled_tools", sorted(off))
+            await adapter.gate.set_setting(scope, "disabled_tools", sorted(off))
     gs = await repo.settings_for(scope)
     threads = gs.get("answer_in_threads", adapter.settings.discord_answer_in_threads)
     voice = gs.get("voice_replies", adapter.settings.voice_replies)

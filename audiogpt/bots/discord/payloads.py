@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import discord
 
+from audiogpt.bots.fetch_policy import FetchRefused, HostPolicy
+from audiogpt.core.artifacts import safe_name
 from audiogpt.core.events import Attachment, Incoming
 
 VOICE_FLAG = 1 << 13  # MessageFlags.IS_VOICE_MESSAGE
@@ -82,15 +84,20 @@ def clean_text(message: discord.Message, bot_id: int) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
-def attachment_of(att: discord.Attachment, *, timeout: float) -> Attachment:
+def attachment_of(att: discord.Attachment, *, timeout: float, policy: HostPolicy) -> Attachment:
     """A lazily downloaded attachment; its declared size lets the dialogue refuse it before download.
 
-    The download goes through the client's own HTTP session; a 404 or a download
-    slower than ``timeout`` raises, and the dialogue turns that into one sentence
-    naming the file.
+    The download goes through the client's own HTTP session, and only from Discord's CDN
+    (``policy``: :func:`audiogpt.bots.fetch_policy.discord_policy`); a URL elsewhere, a 404
+    or a download slower than ``timeout`` raises, and the dialogue turns that into one
+    sentence naming the file.
     """
 
     async def fetch() -> bytes:
+        if not policy.allows(att.url):
+            raise FetchRefused("the attachment URL is not on Discord's CDN",
+                               f"I did not open '{safe_name(att.filename)}': its link does not point to "
+                               "Discord's file servers.")
         try:
             return await asyncio.wait_for(att.read(), timeout)
         except TimeoutError as exc:
@@ -101,11 +108,11 @@ def attachment_of(att: discord.Attachment, *, timeout: float) -> Attachment:
 
 
 def to_incoming(message: discord.Message, *, place: Place, bot_id: int, fetch_timeout: float,
-                text: str | None = None) -> Incoming:
+                policy: HostPolicy, text: str | None = None) -> Incoming:
     """The platform-neutral event for one Discord message addressed to the bot."""
     voice = is_voice_message(message)
     body = clean_text(message, bot_id) if text is None else text
-    atts = tuple(attachment_of(a, timeout=fetch_timeout) for a in message.attachments)
+    atts = tuple(attachment_of(a, timeout=fetch_timeout, policy=policy) for a in message.attachments)
     return Incoming(
         platform=PLATFORM,
         conversation=place.key,

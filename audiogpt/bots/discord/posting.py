@@ -1,4 +1,5 @@
-"""Outgoing -> Discord messages: text split at 2,000 characters, attachments, voice messages.
+"""Outgoing -> Discord messages: text split at 2,000 characters (``core.text_split``), attachments,
+voice messages (the spoken artifact ``core.gate.voice_artifact`` picks).
 
 Every post goes through discord.py's HTTP client (its per-route rate limiter
 handles 429s) with ``allowed_mentions`` set to none, so an ``@everyone`` or a
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ import discord
 from discord.http import handle_message_parameters
 
 from audiogpt.core.events import ArtifactOut, Outgoing
+from audiogpt.core.gate import voice_artifact
 from audiogpt.core.media import (
     MediaError,
     VoiceMessage,
@@ -33,68 +34,13 @@ from audiogpt.core.media import (
     encode_voice_message,
     format_size,
 )
+from audiogpt.core.text_split import split_text
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2000
 FILES_PER_MESSAGE = 10
 NO_PINGS = discord.AllowedMentions.none()
-_FENCE = re.compile(r"^```(\S*)", re.M)
-
-
-# --- text ------------------------------------------------------------------------------
-
-
-def _open_fence(text: str) -> str | None:
-    """The language tag of a code fence left open at the end of ``text`` (``""`` for none given)."""
-    lang: str | None = None
-    for m in _FENCE.finditer(text):
-        lang = m.group(1) if lang is None else None
-    return lang
-
-
-def _cut(text: str, budget: int) -> tuple[int, int]:
-    """Where to cut ``text`` so the head is at most ``budget`` chars: (end of head, start of tail)."""
-    window = text[: budget + 1]
-    # a code block that starts inside the window but does not end in it: cut before it if that is not wasteful
-    if _open_fence(window) is not None:
-        fences = list(_FENCE.finditer(window))
-        start = fences[-1].start()  # fences pair up, so the last one is the block left open
-        if start > budget // 3:
-            return start, start
-    for sep, floor in (("\n\n", budget // 2), ("\n", budget // 4), (" ", 1)):
-        i = window.rfind(sep, 0, budget + 1 - len(sep) + 1)
-        if i >= floor:
-            return i, i + len(sep)
-    return budget, budget  # one "word" longer than a message: nothing better exists
-
-
-def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Chunks of at most ``limit`` characters, cut between paragraphs, lines or words.
-
-    A code block cut in two is closed at the end of one chunk and reopened (same
-    language) at the start of the next, so both halves still render as code.
-    """
-    text = text.strip()
-    if not text:
-        return []
-    chunks: list[str] = []
-    while len(text) > limit:
-        fence_room = 4 if "```" in text[:limit] else 0  # "\n```" to close a block cut in two
-        end, start = _cut(text, limit - fence_room)
-        head, tail = text[:end].rstrip(), text[start:]
-        lang = _open_fence(head)
-        if lang is not None:
-            head += "\n```"
-            tail = f"```{lang}\n" + tail.lstrip("\n")
-        else:
-            tail = tail.lstrip()
-        if head.strip():
-            chunks.append(head)
-        text = tail
-    if text.strip():
-        chunks.append(text)
-    return chunks
 
 
 # --- where posts go ----------------------------------------------------------------------
@@ -175,24 +121,6 @@ def _ext(name: str, path: str) -> str:
     return Path(name).suffix or Path(path).suffix
 
 
-SPEAKING_TOOLS = ("text_to_speech", "style_transfer", "speech_translation")
-
-
-def _spoken_artifact(out: Outgoing) -> ArtifactOut | None:
-    """The speech to send as a voice message: the audio of the turn's last speaking tool call.
-
-    That is the spoken answer the dialogue adds for a voice message; other audio
-    (a generated sound, an enhanced recording) goes as an ordinary file.
-    """
-    by_id = {a.id: a for a in out.artifacts if a.kind == "audio"}
-    for call in reversed(out.tool_calls):
-        if call.ok and call.tool in SPEAKING_TOOLS:
-            found = [by_id[i] for i in call.artifacts if i in by_id]
-            if found:
-                return found[-1]
-    return None
-
-
 def _prepare(out: Outgoing, upload_limit: int) -> Prepared:
     """Encode the reply's artifacts for upload (blocking: run in a thread)."""
     files: list[discord.File] = []
@@ -200,7 +128,7 @@ def _prepare(out: Outgoing, upload_limit: int) -> Prepared:
     voice: VoiceMessage | None = None
     arts: list[ArtifactOut] = list(out.artifacts)
     if out.as_voice:
-        spoken = _spoken_artifact(out)
+        spoken = voice_artifact(out)  # the same choice on every platform
         if spoken is not None:
             try:
                 vm = encode_voice_message(decode_audio(Path(spoken.path)))
@@ -234,7 +162,7 @@ async def post_outgoing(target: Target, out: Outgoing, *, upload_limit: int, ref
     text = out.text.strip()
     if prepared.notes:
         text = (text + "\n" + "; ".join(prepared.notes) + ".").strip()
-    chunks = split_text(text) or ([] if prepared.files or prepared.voice else ["Done."])
+    chunks = split_text(text, MESSAGE_LIMIT) or ([] if prepared.files or prepared.voice else ["Done."])
     first: int | None = None
     groups = [prepared.files[i:i + FILES_PER_MESSAGE] for i in range(0, len(prepared.files), FILES_PER_MESSAGE)]
     for i, chunk in enumerate(chunks):

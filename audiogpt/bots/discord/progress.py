@@ -2,8 +2,8 @@
 
 A quick answer shows only the typing indicator. When a turn is still running
 after ``status_after`` seconds (2 s by default) one status message appears
-("transcribing… 40%"), edited at most once a second as jobs report progress;
-the answer replaces it (it is deleted once the answer is posted), and a turn
+("transcribing… 40%", in the words of the tool's catalogue entry), edited at most
+once a second as jobs report progress; the answer replaces it (it is deleted once the answer is posted), and a turn
 that fails outright turns it into one sentence saying why.
 """
 
@@ -18,35 +18,12 @@ from typing import Any
 import discord
 
 from audiogpt.core.events import Progress
+from audiogpt.core.gate import progress_label
 
 log = logging.getLogger(__name__)
 
 TYPING_EVERY_S = 8.0  # Discord shows typing for ~10 s per trigger
 EDIT_EVERY_S = 1.0
-
-_VERBS = {
-    "speech_recognition": "transcribing", "speech_translation": "translating", "text_to_speech": "speaking",
-    "style_transfer": "speaking in that style", "speech_enhancement": "cleaning up the audio",
-    "speech_separation": "separating the voices", "mono_to_binaural": "making it binaural",
-    "audio_inpainting": "filling the gap", "sound_extraction": "extracting the sound",
-    "target_sound_detection": "listening for the sound", "sound_detection": "listening",
-    "talking_head": "animating the portrait", "text_to_audio": "generating audio",
-    "image_to_audio": "generating audio for the picture", "audio_to_text": "describing the audio",
-    "singing_synthesis": "singing", "text_to_music": "composing",
-}
-
-
-def label_of(ev: Progress) -> str:
-    """One short status line for a progress event ("transcribing… 40%")."""
-    verb = _VERBS.get(ev.tool, f"running {ev.tool}")
-    if ev.kind == "failed":
-        return f"{verb} failed"
-    if ev.kind == "done":
-        return "thinking…"  # the job is done; the LLM reads its result next
-    base = (ev.message.strip() if ev.kind == "step" and ev.message.strip() else verb).rstrip(".…") + "…"
-    if ev.fraction is not None and ev.kind == "step":
-        base += f" {round(max(0.0, min(1.0, ev.fraction)) * 100)}%"
-    return base
 
 
 class StatusReporter:
@@ -77,7 +54,7 @@ class StatusReporter:
 
     async def progress(self, ev: Progress) -> None:
         """The dialogue's progress callback."""
-        self.label = label_of(ev)
+        self.label = progress_label(ev)
         self._changed.set()
 
     async def _type(self) -> None:

@@ -1,10 +1,12 @@
 """The Slack adapter: bolt's AsyncApp in Socket Mode or on aiohttp (HTTP mode, optional OAuth).
 
-Every listener acks at once and hands the turn to a tracked task (ack-then-work), so Slack's
-3-second limit never waits for a model. A turn goes ``payloads`` -> ``Dialogue.handle`` ->
-``Dialogue.deliver`` -> ``posting``: the delivery claim in SQL plus the message ts as the
-turn's platform id make retries (``X-Slack-Retry-Num``), duplicate events and a restart
-give one answer. Web API calls retry on 429 after ``Retry-After`` (slack-sdk's handler).
+Every listener acks at once and hands the turn to a task the process's
+:class:`~audiogpt.core.gate.TurnGate` tracks (ack-then-work), so Slack's 3-second limit never
+waits for a model. A turn goes ``payloads`` -> the gate (dedup, rate limits, cached workspace
+settings, ``Dialogue.handle``, the outbox's deliver-once) -> ``posting``: the delivery claim in
+SQL plus the message ts as the turn's platform id make retries (``X-Slack-Retry-Num``),
+duplicate events and a restart give one answer. Web API calls retry on 429 after
+``Retry-After`` (slack-sdk's handler). What is left here is Slack: bolt, threads, progress.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -29,12 +29,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from audiogpt.bots.fetch_policy import slack_policy
 from audiogpt.bots.ops import ops_routes
 from audiogpt.bots.slack import commands as cmd
+from audiogpt.bots.slack.files import download as download_file
 from audiogpt.bots.slack.logs import redacting_logger
 from audiogpt.bots.slack.oauth import INSTALL_PATH, REDIRECT_PATH, build_oauth, oauth_enabled
 from audiogpt.bots.slack.payloads import (
-    DownloadError,
+    PLATFORM,
     SlackMessage,
     conversation_key,
     parse_key,
@@ -46,13 +48,14 @@ from audiogpt.bots.slack.posting import Poster, escape
 from audiogpt.bots.slack.progress import WORKING, ProgressView
 from audiogpt.config import Settings
 from audiogpt.core.events import Incoming, Outgoing
-from audiogpt.core.ratelimit import RateLimiter
+from audiogpt.core.gate import Admission
+from audiogpt.logsafe import reveal, safe_error
 from audiogpt.storage.slack_store import SQLInstallationStore, SQLThreadLinks
 
 log = logging.getLogger(__name__)
 
 FAILURE = "Sorry, something went wrong on my side while answering; please try again."
-LIMITS_TTL = 30.0  # seconds a workspace's rate-limit override is cached
+NOT_POSTED = "Sorry, I could not post my answer; I will try again shortly."
 
 
 class SlackConfigError(RuntimeError):
@@ -83,7 +86,7 @@ def retry_handlers() -> list[Any]:
 class SlackAdapter:
     """``make_adapter(app)`` of the launcher's ``PlatformAdapter`` protocol."""
 
-    name = "slack"
+    name = PLATFORM
     progress_delay = 0.8  # seconds before a turn shows progress (quick answers show none)
 
     def __init__(self, app: Any, settings: Settings | None = None) -> None:
@@ -91,17 +94,13 @@ class SlackAdapter:
         self.settings = settings or app.settings
         self.mode = resolve_mode(self.settings)
         self.ready = asyncio.Event()
-        self.limiter = RateLimiter(user_per_minute=self.settings.rate_user_per_minute,
-                                   workspace_per_minute=self.settings.rate_workspace_per_minute)
+        self.gate = app.gate  # dedup, rate limits, settings cache, deliver-once, tracked tasks
         self.threads = SQLThreadLinks(app.db)
         self.installations: SQLInstallationStore | None = None
         self.port: int | None = None  # HTTP mode: the bound port (useful when SLACK_PORT=0)
         self._session: aiohttp.ClientSession | None = None
         self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._inflight: set[str] = set()
         self._status_off: set[str] = set()  # teams where assistant.threads.setStatus is refused
-        self._limits: dict[str, tuple[float, int | None, int | None]] = {}
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         secrets = (self.settings.slack_bot_token, self.settings.slack_app_token, self.settings.slack_signing_secret,
@@ -111,7 +110,7 @@ class SlackAdapter:
         # our stores write tokens to SQL; database drivers log statement parameters at DEBUG
         for name in ("audiogpt.bots.slack.oauth", "aiosqlite", "sqlalchemy.engine.Engine"):
             redacting_logger(name, secrets)
-        self.client = AsyncWebClient(token=None if oauth_enabled(self.settings) else self.settings.slack_bot_token,
+        self.client = AsyncWebClient(token=None if oauth_enabled(self.settings) else reveal(self.settings.slack_bot_token),
                                      base_url=self.settings.slack_api_url, retry_handlers=retry_handlers(),
                                      logger=self.api_log)
         self.bolt = self._build_bolt()
@@ -127,7 +126,7 @@ class SlackAdapter:
             kw.update(oauth_settings=oauth, authorize=authorize, installation_store_bot_only=True)
         bolt = AsyncApp(
             client=self.client,
-            signing_secret=s.slack_signing_secret or "",
+            signing_secret=reveal(s.slack_signing_secret) or "",
             request_verification_enabled=self.mode == "http",
             logger=self.bolt_log,
             **kw,
@@ -147,12 +146,7 @@ class SlackAdapter:
         return None
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        log.error("Slack listener failed on a %s request: %r", body.get("type") or "command", error)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        log.error("Slack listener failed on a %s request: %s", body.get("type") or "command", safe_error(error))
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -160,10 +154,12 @@ class SlackAdapter:
         self._session = aiohttp.ClientSession()
         self.client.session = self._session
         try:
+            if self.installations is not None:  # stored tokens: seal plaintext ones, or say why they can't be read
+                await self.installations.prepare()
             if self.mode == "socket":
                 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-                self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, logger=self.bolt_log)
+                self._socket = AsyncSocketModeHandler(self.bolt, reveal(self.settings.slack_app_token), logger=self.bolt_log)
                 await self._socket.connect_async()
                 log.info("Slack: connected in Socket Mode")
             else:
@@ -182,7 +178,7 @@ class SlackAdapter:
     async def stop(self) -> None:
         self._stop.set()
 
-    async def _shutdown(self, grace: float = 10.0) -> None:
+    async def _shutdown(self) -> None:
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
@@ -190,11 +186,7 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._tasks:  # let turns in flight post their answers; the rest is resumed at next start
-            _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self.gate.stop()  # turns in flight post their answers; the rest is resumed at next start
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -235,32 +227,16 @@ class SlackAdapter:
     async def client_for(self, team: str) -> AsyncWebClient:
         """A Web API client with ``team``'s bot token (recovered replies have no request to borrow one from)."""
         if self.installations is None:
-            return self._client(self.settings.slack_bot_token or "")
+            return self._client(reveal(self.settings.slack_bot_token) or "")
         bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team)
         if bot is None:
             raise RuntimeError(f"the app is not installed in Slack workspace {team}")
         return self._client(bot.bot_token)
 
     async def download(self, url: str, token: str) -> bytes:
-        """A private Slack file, with the bot token; the sign-in page Slack sends for a bad token is an error."""
-        session = self._session or aiohttp.ClientSession()
-        limit = self.settings.max_upload_bytes
-        try:
-            async with session.get(url, headers={"Authorization": f"Bearer {token}"},
-                                   timeout=aiohttp.ClientTimeout(total=120)) as resp:
-                if resp.status != 200:
-                    raise DownloadError(f"Slack answered HTTP {resp.status} for the file")
-                if resp.content_type == "text/html":
-                    raise DownloadError("Slack sent its sign-in page instead of the file (is files:read granted?)")
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(1 << 16):
-                    data += chunk
-                    if len(data) > limit:
-                        raise DownloadError("the file is larger than the upload limit")
-                return bytes(data)
-        finally:
-            if session is not self._session:
-                await session.close()
+        """A private Slack file; the token goes to Slack's file hosts only (``slack/files.py``)."""
+        return await download_file(self._session, url, token, policy=slack_policy(self.settings.slack_api_url),
+                                   max_bytes=self.settings.max_upload_bytes)
 
     # --- events ---------------------------------------------------------------------
 
@@ -275,46 +251,32 @@ class SlackAdapter:
         if retry:
             log.info("Slack redelivered event %s (retry %s, %s)", body.get("event_id"), retry,
                      (request.headers.get("x-slack-retry-reason") or ["?"])[0])
-        self._spawn(self.run_turn(msg, client), name=f"slack-turn-{msg.ts}")
-
-    async def _rate_refusal(self, user: str, team: str) -> str | None:
-        now = time.monotonic()
-        cached = self._limits.get(team)
-        if cached is None or now - cached[0] > LIMITS_TTL:
-            scope = workspace_scope(team)
-            u = await self.app.repo.get_setting(scope, "rate_user_per_minute")
-            w = await self.app.repo.get_setting(scope, "rate_workspace_per_minute")
-            cached = (now, None if u is None else int(u), None if w is None else int(w))
-            self._limits[team] = cached
-        return self.limiter.check(f"{team}:{user}", workspace_scope(team), user_limit=cached[1],
-                                  workspace_limit=cached[2])
+        self.gate.spawn(self.run_turn(msg, client), name=f"slack-turn-{msg.ts}")
 
     async def run_turn(self, msg: SlackMessage, client: AsyncWebClient) -> str | None:
         """One message -> one answer in its thread. Returns the answer's ts (None when not posted here)."""
         key = conversation_key(msg.team, msg.channel, msg.thread_ts)
         if msg.thread_ts != msg.ts:
             key = await self.threads.find(msg.team, msg.channel, msg.thread_ts) or key
-        flight = f"{key}|{msg.ts}"
-        if flight in self._inflight:  # the same message through app_mention and message.im, or a fast retry
-            return None
-        self._inflight.add(flight)
-        try:
-            refusal = await self._rate_refusal(msg.user, msg.team)
-            if refusal:
-                await client.chat_postEphemeral(channel=msg.channel, user=msg.user, text=refusal,
-                                                thread_ts=msg.thread_ts)
+        # the same message through app_mention and message.im, or a fast retry, is admitted once
+        async with self.gate.admit(PLATFORM, f"{msg.team}:{msg.channel}:{msg.ts}", author=msg.user,
+                                   workspace=workspace_scope(msg.team)) as turn:
+            if turn.duplicate:
+                return None
+            if turn.refusal is not None:
+                if turn.refusal:  # "" = told within the minute
+                    await client.chat_postEphemeral(channel=msg.channel, user=msg.user, text=turn.refusal,
+                                                    thread_ts=msg.thread_ts)
                 return None
             incoming = to_incoming(msg, conversation=key, token=client.token, get=self.download)
-            return await self._answer(incoming, client, channel=msg.channel, thread_ts=msg.thread_ts,
+            return await self._answer(turn, incoming, client, channel=msg.channel, thread_ts=msg.thread_ts,
                                       use_status=msg.is_dm)
-        finally:
-            self._inflight.discard(flight)
 
-    async def _answer(self, incoming: Incoming, client: AsyncWebClient, *, channel: str, thread_ts: str | None,
-                      use_status: bool = False, placeholder_ts: str | None = None, head: str = "",
-                      extra_blocks: list[dict[str, Any]] | None = None, ephemeral_to: str | None = None,
-                      respond: Any = None) -> str | None:
-        """Run the turn with progress shown, then deliver its answer exactly once."""
+    async def _answer(self, turn: Admission, incoming: Incoming, client: AsyncWebClient, *, channel: str,
+                      thread_ts: str | None, use_status: bool = False, placeholder_ts: str | None = None,
+                      head: str = "", extra_blocks: list[dict[str, Any]] | None = None,
+                      ephemeral_to: str | None = None, respond: Any = None) -> str | None:
+        """Run the admitted turn with progress shown; its answer replaces the placeholder, once."""
         team = parse_key(incoming.conversation)[0]
         view = ProgressView(client, channel, thread_ts,
                             use_status=use_status and self.settings.slack_assistant_status and team not in self._status_off,
@@ -322,36 +284,30 @@ class SlackAdapter:
                             placeholder_ts=placeholder_ts, prefix=head, delay=self.progress_delay)
         if ephemeral_to is None:
             view.start()
-        try:
-            out = await self.app.dialogue.handle(incoming, progress=view)
-        except Exception:
-            log.exception("turn failed in %s", incoming.conversation)
-            out = Outgoing(conversation=incoming.conversation, text=FAILURE, reply_to=thread_ts)
-        working_ts = await view.finish()
-        posted: dict[str, str] = {}
         poster = Poster(client)
 
-        async def send(o: Outgoing) -> str:
+        async def post(o: Outgoing) -> str:
+            working_ts = await view.finish()  # progress stops; the answer replaces its placeholder
             if respond is not None:
                 await poster.respond(o, respond, extra_blocks=extra_blocks, head=head)
-                posted["ts"] = ""
                 return ""
-            posted["ts"] = await poster.post(o, channel=channel, thread_ts=thread_ts, replace_ts=working_ts,
-                                             extra_blocks=extra_blocks, ephemeral_user=ephemeral_to, head=head)
-            return posted["ts"]  # recorded with the turn as its reply's message id
+            return await poster.post(o, channel=channel, thread_ts=thread_ts, replace_ts=working_ts,
+                                     extra_blocks=extra_blocks, ephemeral_user=ephemeral_to, head=head)
 
-        delivered = await self.app.dialogue.deliver(out, send)
-        if not delivered and working_ts and "ts" not in posted and out.turn_id is not None:
-            # a duplicate whose answer another delivery owns, or a failed post: do not leave "Working…" behind
-            turn = await self.app.repo.get_turn(out.turn_id)
-            if turn.delivery == "delivered":
-                with contextlib.suppress(SlackApiError):
-                    await client.chat_delete(channel=channel, ts=working_ts)
-            else:
-                with contextlib.suppress(Exception):
-                    await client.chat_update(channel=channel, ts=working_ts,
-                                             text="Sorry, I could not post my answer; I will try again shortly.")
-        return posted.get("ts")
+        result = await turn.run(incoming, post, progress=view)
+        if result.status == "failed":  # say so where the answer would have gone
+            result = await turn.gate.deliver(
+                Outgoing(conversation=incoming.conversation, text=FAILURE, reply_to=thread_ts), post)
+        working_ts = await view.finish()
+        if working_ts and result.status == "skipped":  # another delivery owns the answer: no "Working…" left
+            with contextlib.suppress(SlackApiError):
+                await client.chat_delete(channel=channel, ts=working_ts)
+        elif working_ts and result.status == "not_posted":
+            with contextlib.suppress(Exception):
+                await client.chat_update(channel=channel, ts=working_ts, text=NOT_POSTED)
+        if result.status != "answered" or result.message_id is None:
+            return None
+        return str(result.message_id)
 
     # --- slash command --------------------------------------------------------------
 
@@ -364,13 +320,21 @@ class SlackAdapter:
             await ack(text=f"{WORKING} (_{escape(command.text[:200])}_)", response_type="ephemeral")
         else:
             await ack()
-        self._spawn(self.run_command(command, client, respond), name=f"slack-command-{command.trigger_id}")
+        self.gate.spawn(self.run_command(command, client, respond), name=f"slack-command-{command.trigger_id}")
 
     async def run_command(self, command: cmd.SlashCommand, client: AsyncWebClient, respond: Any) -> str | None:
-        refusal = await self._rate_refusal(command.user, command.team)
-        if refusal:
-            await respond(text=refusal, response_type="ephemeral")
-            return None
+        async with self.gate.admit(PLATFORM, f"{command.team}:{command.message_id}", author=command.user,
+                                   workspace=workspace_scope(command.team)) as turn:
+            if turn.duplicate:
+                return None
+            if turn.refusal is not None:
+                await respond(text=turn.refusal or "Please wait a moment before asking again.",
+                              response_type="ephemeral")
+                return None
+            return await self._command_turn(turn, command, client, respond)
+
+    async def _command_turn(self, turn: Admission, command: cmd.SlashCommand, client: AsyncWebClient,
+                            respond: Any) -> str | None:
         head = f"<@{command.user}> asked: {escape(command.text[:500])}"
         root: str | None = None
         if not self.settings.slack_command_ephemeral:
@@ -382,13 +346,13 @@ class SlackAdapter:
                          exc.response.get("error"))
         thread = root or f"cmd-{command.trigger_id}"
         key = conversation_key(command.team, command.channel, thread)
-        incoming = Incoming(platform="slack", conversation=key, author=command.user, text=command.text,
+        incoming = Incoming(platform=PLATFORM, conversation=key, author=command.user, text=command.text,
                             reply_to=root, workspace=workspace_scope(command.team), message_id=command.message_id)
         button = [cmd.continue_button(key)]
         if root:
-            return await self._answer(incoming, client, channel=command.channel, thread_ts=None,
+            return await self._answer(turn, incoming, client, channel=command.channel, thread_ts=None,
                                       placeholder_ts=root, head=head, extra_blocks=button)
-        return await self._answer(incoming, client, channel=command.channel, thread_ts=None, head=head,
+        return await self._answer(turn, incoming, client, channel=command.channel, thread_ts=None, head=head,
                                   extra_blocks=button, ephemeral_to=command.user, respond=respond)
 
     async def _on_continue(self, ack: Any, body: dict[str, Any], action: dict[str, Any],
@@ -400,7 +364,7 @@ class SlackAdapter:
             team, channel, thread = parse_key(key)
         except ValueError:
             return
-        self._spawn(self.continue_in_thread(team, channel, thread, user, client, respond), name="slack-continue")
+        self.gate.spawn(self.continue_in_thread(team, channel, thread, user, client, respond), name="slack-continue")
 
     async def continue_in_thread(self, team: str, channel: str, thread: str, user: str, client: AsyncWebClient,
                                  respond: Any) -> str | None:

@@ -22,6 +22,14 @@ WORKSPACE_SETTINGS: dict[str, str] = {
 }
 
 
+@cli.command("secret-key")
+def secret_key_command() -> None:
+    """Print a new key for AUDIOGPT_SECRET_KEY (encrypts the Slack tokens stored in the database)."""
+    from audiogpt.storage.secretbox import new_key
+
+    typer.echo(new_key())
+
+
 @cli.command("manifest")
 def manifest_command(
     mode: Annotated[str, typer.Option(help="socket (no public URL) or http (request URLs + OAuth redirect).")] = "socket",

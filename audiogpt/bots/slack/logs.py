@@ -1,34 +1,33 @@
-"""Keep Slack secrets out of the logs.
+"""Slack-named loggers with a record filter: a second line of defence behind the handlers.
 
-slack-sdk logs every Web API response body at DEBUG, and ``oauth.v2.access`` answers with
-the new workspace's tokens; bolt and the token rotator log errors that may quote them. Every
-Slack client and bolt component here logs through a logger carrying :class:`RedactSecrets`,
-which rewrites a record before any handler sees it.
+The redaction every log line gets is :class:`audiogpt.logsafe.RedactingFormatter` on the
+handlers ``audiogpt`` installs. When the adapter is embedded in a process that sets up its
+own logging, those handlers are not there, so the Slack client and bolt (slack-sdk logs
+every Web API body at DEBUG, and ``oauth.v2.access`` answers with tokens) still log through
+loggers carrying :class:`RedactSecrets`, which uses the same rules (:func:`audiogpt.logsafe.redact`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
-# bot/user/app/refresh/config tokens, including rotated ones such as "xoxe.xoxb-1-..."
-TOKEN = re.compile(r"\b(?:xox[a-z](?:\.xox[a-z])?|xapp)-[A-Za-z0-9\-]+")
+from pydantic import SecretStr
+
+from audiogpt.logsafe import redact, reveal
+
 REDACTED = "[redacted]"
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces Slack tokens and the given literal secrets in a record's message."""
+    """Rewrites a record's message and traceback with :func:`audiogpt.logsafe.redact`."""
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | SecretStr | None] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.secrets = tuple(s for s in (reveal(v) for v in secrets) if s)
 
     def redact(self, text: str) -> str:
-        text = TOKEN.sub(REDACTED, text)
-        for s in self.secrets:
-            text = text.replace(s, REDACTED)
-        return text
+        return redact(text, self.secrets, REDACTED)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -45,7 +44,7 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def redacting_logger(name: str, secrets: Iterable[str | None] = ()) -> logging.Logger:
+def redacting_logger(name: str, secrets: Iterable[str | SecretStr | None] = ()) -> logging.Logger:
     """The logger ``name`` with a :class:`RedactSecrets` filter (added once)."""
     logger = logging.getLogger(name)
     for f in list(logger.filters):

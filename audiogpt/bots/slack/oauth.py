@@ -5,7 +5,7 @@
 tokens; each request is then authorized with its own team's bot token. Tokens that Slack
 issues with a refresh token (token rotation) are refreshed before they expire and saved
 again. ``app_uninstalled`` / ``tokens_revoked`` delete the team's tokens (bolt's built-in
-listeners on our store).
+listeners on our store). Stored tokens are encrypted with ``AUDIOGPT_SECRET_KEY``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from audiogpt.config import Settings
 from audiogpt.storage.db import Database
+from audiogpt.storage.secretbox import TokenCipher
 from audiogpt.storage.slack_store import SQLInstallationStore, SQLOAuthStateStore
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,12 @@ def build_oauth(settings: Settings, db: Database, client: AsyncWebClient
                 ) -> tuple[AsyncOAuthSettings, AsyncInstallationStoreAuthorize, SQLInstallationStore]:
     """OAuth settings and the authorize step for :class:`AsyncApp` (bot tokens only, cached auth.test)."""
     assert settings.slack_client_id and settings.slack_client_secret
-    store = SQLInstallationStore(db, client_id=settings.slack_client_id)
+    cipher = TokenCipher.from_setting(settings.secret_key.get_secret_value() if settings.secret_key else None)
+    store = SQLInstallationStore(db, client_id=settings.slack_client_id, cipher=cipher)
+    client_secret = settings.slack_client_secret.get_secret_value()
     oauth = AsyncOAuthSettings(
         client_id=settings.slack_client_id,
-        client_secret=settings.slack_client_secret,
+        client_secret=client_secret,
         scopes=list(settings.slack_scopes),
         redirect_uri=redirect_uri(settings),
         install_path=INSTALL_PATH,
@@ -57,7 +60,7 @@ def build_oauth(settings: Settings, db: Database, client: AsyncWebClient
         logger=log,
         installation_store=store,
         client_id=settings.slack_client_id,
-        client_secret=settings.slack_client_secret,
+        client_secret=client_secret,
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE_EXPIRY,
         bot_only=True,
         cache_enabled=True,  # keyed by token: a rotated or new token is looked up afresh

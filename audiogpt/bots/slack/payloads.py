@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from audiogpt.bots.fetch_policy import FetchRefused
+from audiogpt.core.artifacts import safe_name
 from audiogpt.core.events import Attachment, Incoming
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ class FilePayload(TypedDict, total=False):
     size: int
     url_private: str
     url_private_download: str
+    is_external: bool  # a remote file: url_private is its creator's URL, on any host
+    external_type: str
+    mode: str  # "hosted", "external", "snippet", ...
 
 
 class MessageEvent(TypedDict, total=False):
@@ -134,18 +139,36 @@ class DownloadError(RuntimeError):
 Getter = Callable[[str, str], Awaitable[bytes]]  # (url, token) -> bytes
 
 
+def is_external(f: FilePayload) -> bool:
+    """A remote file (Google Drive, Dropbox, an app's link): Slack holds only its metadata."""
+    return bool(f.get("is_external") or f.get("external_type") or f.get("mode") == "external")
+
+
 def attachment_of(f: FilePayload, token: str | None, get: Getter) -> Attachment:
-    """An :class:`Attachment` whose ``fetch`` downloads the file with the bot token."""
+    """An :class:`Attachment` whose ``fetch`` downloads the file with the bot token.
+
+    A remote file is never fetched (its ``url_private`` may point anywhere, and must not get the
+    token); a URL off Slack's file hosts is refused by the getter. Either way the user gets one
+    sentence naming the file.
+    """
     name = f.get("name") or f.get("title") or f.get("id") or "file"
     mime = f.get("mimetype") or "application/octet-stream"
     url = f.get("url_private_download") or f.get("url_private") or ""
+    shown = safe_name(name)
 
     async def fetch() -> bytes:
+        if is_external(f):
+            raise FetchRefused("a remote (external) file", f"I did not open '{shown}': it is a link to a file "
+                               "stored outside Slack, so upload the file itself if you want me to use it.")
         if not url:
             raise DownloadError(f"Slack gave no download URL for {name}")
         if not token:
             raise DownloadError("no bot token for this workspace")
-        return await get(url, token)
+        try:
+            return await get(url, token)
+        except FetchRefused as exc:
+            raise FetchRefused(str(exc), f"I did not open '{shown}': its download link does not point to "
+                               "Slack's file servers.") from exc
 
     if is_audio_clip(f) and "." not in name:
         name += ".webm" if "webm" in mime else ".m4a"

@@ -15,7 +15,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from audiogpt.core.events import ArtifactOut, Outgoing
+from audiogpt.core.gate import voice_artifact
 from audiogpt.core.media import audio_from_wav_bytes, encode_to_fit, format_duration
+from audiogpt.core.text_split import split_text
 
 log = logging.getLogger(__name__)
 
@@ -60,37 +62,6 @@ def to_mrkdwn(text: str) -> str:
     """Common Markdown (what LLMs write) -> Slack mrkdwn. Code spans and blocks are left alone."""
     parts = re.split(r"(```.*?```|`[^`\n]*`)", text, flags=re.S)
     return "".join(escape(part) if i % 2 else _prose_to_mrkdwn(part) for i, part in enumerate(parts))
-
-
-def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at paragraph, line, then word boundaries.
-
-    A cut inside a code block closes it and reopens it in the next piece.
-    """
-    text = text.strip()
-    if not text:
-        return []
-    pieces: list[str] = []
-    while len(text) > limit:
-        window = text[:limit]
-        cut = max(window.rfind("\n\n"), -1)
-        if cut < limit // 3:
-            cut = window.rfind("\n")
-        if cut < limit // 3:
-            cut = window.rfind(" ")
-        if cut < limit // 3:
-            cut = limit
-        piece, text = text[:cut].rstrip(), text[cut:].lstrip()
-        if piece.count("```") % 2 == 1:
-            if len(piece) + 4 > limit:  # make room for the closing fence
-                text = piece[limit - 4:] + text
-                piece = piece[:limit - 4]
-            piece += "\n```"
-            text = "```\n" + text
-        pieces.append(piece)
-    if text:
-        pieces.append(text)
-    return pieces
 
 
 # --- blocks -----------------------------------------------------------------------------
@@ -209,7 +180,7 @@ async def file_uploads(out: Outgoing) -> tuple[list[dict[str, Any]], str]:
     """``files_upload_v2`` items (title = what it is) and the description that goes with them."""
     items: list[dict[str, Any]] = []
     lines: list[str] = []
-    voice = next((a for a in out.artifacts if a.kind == "audio"), None) if out.as_voice else None
+    voice = voice_artifact(out)  # the same choice on every platform
     for a in out.artifacts:
         if a is voice:
             data, name = await asyncio.to_thread(_voice_file, a)

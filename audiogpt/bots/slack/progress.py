@@ -19,6 +19,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from audiogpt.core.events import Progress
+from audiogpt.core.gate import progress_label
+from audiogpt.logsafe import safe_error
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +28,8 @@ WORKING = "Working…"
 
 
 def label_of(ev: Progress) -> str:
-    """One short line for a job event."""
-    tool = ev.tool.replace("_", " ")
-    if ev.kind == "started":
-        return f"{WORKING} running {tool}"
-    if ev.kind == "step":
-        pct = f" ({round(ev.fraction * 100)}%)" if ev.fraction is not None else ""
-        return f"{WORKING} {tool}: {ev.message or 'working'}{pct}"[:150]
-    if ev.kind == "failed":
-        return f"{WORKING} {tool} failed; thinking"
-    return f"{WORKING} thinking"
+    """One short line for a job event: the line every platform shows, under Slack's "Working…"."""
+    return f"{WORKING} {progress_label(ev)}"[:150]
 
 
 class ProgressView:
@@ -120,7 +114,7 @@ class ProgressView:
                 await self.client.chat_update(channel=self.channel, ts=self.working_ts, text=text)
                 self.edits += 1
         except Exception as exc:  # progress is cosmetic: never fail the turn over it
-            log.warning("could not show progress in %s: %r", self.channel, exc)
+            log.warning("could not show progress in %s: %s", self.channel, safe_error(exc))
 
     async def finish(self) -> str | None:
         """Stop updating; clear the status. Returns the placeholder's ts (the answer replaces it)."""
@@ -132,6 +126,7 @@ class ProgressView:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         if self.status_set:
+            self.status_set = False  # cleared once, however often finish is called
             with contextlib.suppress(Exception):
                 await self.client.assistant_threads_setStatus(channel_id=self.channel, thread_ts=self.thread_ts,
                                                               status="")

@@ -37,6 +37,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         if settings.openai_base_url:
             kwargs["base_url"] = settings.openai_base_url
         # local OpenAI-compatible servers (vLLM, llama.cpp, Ollama) accept any key
-        kwargs["api_key"] = settings.openai_api_key or ("not-needed" if settings.openai_base_url else None)
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        kwargs["api_key"] = key or ("not-needed" if settings.openai_base_url else None)
     log.info("LLM engine: %s:%s%s", provider, model, f" at {settings.openai_base_url}" if settings.openai_base_url else "")
     return init_chat_model(model, model_provider=provider, **kwargs)
