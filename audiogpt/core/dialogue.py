@@ -13,21 +13,22 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from audiogpt.core.artifacts import ArtifactError, ArtifactService, safe_name
-from audiogpt.core.engine.loop import Call, EngineError, EngineTimeout, run_loop
+from audiogpt.core.engine.loop import Call, EngineError, EngineTimeout, calls_of, run_loop
 from audiogpt.core.events import ArtifactOut, Incoming, Outgoing, Progress, ToolCallRecord
 from audiogpt.core.execute import ToolOutcome
 from audiogpt.core.jobs import JobRunner
 from audiogpt.core.tools import TOOLS
+from audiogpt.logsafe import safe_error
 from audiogpt.models.registry import Registry
-from audiogpt.storage.repos import Repository
-from audiogpt.storage.schema import Artifact, Conversation, Message, Turn
+from audiogpt.storage.repos import Repository, StoredMessage
+from audiogpt.storage.schema import Artifact, Conversation, Job, Turn
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,19 @@ one step. If a tool is unavailable or fails, tell the user its error in one sent
 short; mention the ids of files you produced. When you quote a transcript, quote it exactly."""
 
 
+# the workspace settings a turn reads, fetched with the turn's start
+TURN_SETTINGS = ("disabled_tools", "voice_replies")
+
+
 @dataclass
 class TurnContext:
+    """One turn's state, and the rows it read at its start, so no step asks the database again.
+
+    ``artifacts``, ``history`` and ``settings`` are filled by the turn's first transaction
+    (:meth:`Repository.start_turn`) or, for a resumed turn, by :meth:`Repository.turn_history`;
+    ``unwritten`` holds messages whose write waits for the next step's transaction.
+    """
+
     conversation: Conversation
     turn: Turn
     incoming_text: str
@@ -56,6 +68,15 @@ class TurnContext:
     voice_problem: str = ""
     voice_language: str | None = None
     workspace: str | None = None
+    artifacts: dict[str, Artifact] = field(default_factory=dict)  # the conversation's, by short id
+    history: list[StoredMessage] = field(default_factory=list)  # earlier turns' and this turn's stored messages
+    settings: dict[str, Any] | None = None  # the workspace's per-turn settings; None: not read
+    unwritten: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)  # job rows this step created, by tool call id
+
+    def know(self, arts: Sequence[Artifact]) -> None:
+        for a in arts:
+            self.artifacts.setdefault(a.short_id, a)
 
 
 class Dialogue:
@@ -85,34 +106,48 @@ class Dialogue:
     # --- the turn --------------------------------------------------------------------
 
     async def handle(self, incoming: Incoming, progress: ProgressFn | None = None) -> Outgoing:
-        """Answer one incoming message. Never raises for user-caused problems."""
+        """Answer one incoming message. Never raises for user-caused problems.
+
+        Storage is one transaction per step: the start (conversation, turn, user message,
+        and the artifacts, history and settings the turn reads), each engine step that
+        calls tools (its messages and job rows), each job's result, and the end (the
+        remaining messages and the reply).
+        """
         t0 = time.perf_counter()
-        conv = await self.repo.get_or_create_conversation(incoming.conversation, incoming.platform, incoming.workspace)
-        turn, created = await self.repo.create_turn(conv.id, author=incoming.author,
-                                                    platform_message_id=incoming.message_id,
-                                                    reply_to=incoming.reply_to, is_voice=incoming.is_voice)
-        if not created:
+        text = incoming.text.strip()
+        user: tuple[str, dict[str, Any]] | None = None
+        if not incoming.attachments:
+            # nothing to store or transcribe first: the user message goes in with the turn row
+            user = (text, self._user_payload(incoming, text, [], [], None))
+        start = await self.repo.start_turn(
+            incoming.conversation, incoming.platform, incoming.workspace, author=incoming.author,
+            platform_message_id=incoming.message_id, reply_to=incoming.reply_to, is_voice=incoming.is_voice,
+            user_message=user, history_turns=self.history_turns, setting_keys=TURN_SETTINGS)
+        conv, turn = start.conversation, start.turn
+        if not start.created:
             log.info("message %s already handled as turn %d", incoming.message_id, turn.id)
             return await self._outgoing_of(turn, conv)
-        ctx = TurnContext(conv, turn, incoming.text, [], progress, [], [], workspace=incoming.workspace)
+        ctx = TurnContext(conv, turn, incoming.text, [], progress, [], [], workspace=incoming.workspace,
+                          history=start.history, settings=start.settings)
+        ctx.know(start.artifacts)
         problems: list[str] = []
         for att in incoming.attachments:
             try:
                 row = await self._ingest_attachment(conv.id, turn.id, att)
                 ctx.attachments.append(row.short_id)
+                ctx.know([row])
             except ArtifactError as exc:
                 problems.append(str(exc))
-        text = incoming.text.strip()
         if incoming.is_voice and ctx.attachments and not text:
             text = await self._transcribe_voice(ctx, ctx.attachments[0])
             if not text:
                 problems.append(ctx.voice_problem or "I could not hear any speech in your voice message.")
         ctx.incoming_text = text
-        payload: dict[str, Any] = {"text": text, "attachments": ctx.attachments, "author": incoming.author,
-                                   "problems": problems}
-        if incoming.is_voice:
-            payload["voice"] = {"transcript": text, "language": ctx.voice_language}
-        await self.repo.add_message(conv.id, turn.id, "user", text, payload)
+        if start.user_message is not None:
+            ctx.history.append(start.user_message)
+        else:
+            payload = self._user_payload(incoming, text, ctx.attachments, problems, ctx.voice_language)
+            ctx.history.append(await self.repo.add_message(conv.id, turn.id, "user", text, payload))
         if (problems and not (ctx.attachments and text)) or (incoming.is_voice and not text):
             reply = " ".join(problems)
             out = await self._finish(ctx, reply, status="done")
@@ -124,15 +159,27 @@ class Dialogue:
                  (time.perf_counter() - t0) * 1000, len(out.tool_calls))
         return out
 
+    @staticmethod
+    def _user_payload(incoming: Incoming, text: str, attachments: list[str], problems: list[str],
+                      language: str | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"text": text, "attachments": attachments, "author": incoming.author,
+                                   "problems": problems}
+        if incoming.is_voice:
+            payload["voice"] = {"transcript": text, "language": language}
+        return payload
+
     async def _ingest_attachment(self, conversation_id: int, turn_id: int, att: Any) -> Artifact:
         name = safe_name(att.name)
         if att.size and att.size > self.artifacts.max_bytes:
             raise ArtifactError(f"'{name}' is {att.size / 1e6:.1f} MB; the limit is {self.artifacts.max_bytes / 1e6:.0f} MB.")
         try:
             data = await att.fetch()
-        except Exception as exc:
-            log.warning("could not fetch attachment %s: %r", name, exc)
-            raise ArtifactError(f"I could not download '{name}'; please send it again.") from exc
+        except Exception as exc:  # the type and a safe message: an HTTP error's repr carries its headers
+            log.warning("could not fetch attachment %s: %s", name, safe_error(exc))
+            sentence = getattr(exc, "user_message", None)  # an adapter's own sentence (a refused file host)
+            if not (isinstance(sentence, str) and sentence):
+                sentence = f"I could not download '{name}'; please send it again."
+            raise ArtifactError(sentence) from exc
         return await self.artifacts.ingest(conversation_id, data, name=name, mime=att.mime, source="user", turn_id=turn_id)
 
     async def _transcribe_voice(self, ctx: TurnContext, art_id: str) -> str:
@@ -149,12 +196,13 @@ class Dialogue:
     async def _submit(self, ctx: TurnContext, call_id: str, tool: str, args: dict[str, Any]) -> ToolOutcome:
         outcome = await self.runner.submit(ctx.conversation.id, ctx.turn.id, call_id, tool, args,
                                            conversation_key=ctx.conversation.key, progress=ctx.progress,
-                                           reply_to=ctx.turn.reply_to)
+                                           reply_to=ctx.turn.reply_to, job=ctx.jobs.pop(call_id, None))
         ctx.records.append(ToolCallRecord(tool=tool, args=args, backend=outcome.backend, seconds=outcome.seconds,
                                           ok=outcome.ok, error=outcome.error, data=outcome.data,
                                           artifacts=tuple(a.short_id for a in outcome.artifacts),
                                           runner=outcome.runner, replica=outcome.replica))
         ctx.new_artifacts.extend(outcome.artifacts)
+        ctx.know(outcome.artifacts)
         return outcome
 
     async def _run_engine(self, ctx: TurnContext, *, prefix: str = "", resume: bool = False) -> Outgoing:
@@ -170,7 +218,16 @@ class Dialogue:
             return outcome.to_json()
 
         async def record(msg: BaseMessage) -> None:
-            await self.repo.add_message(ctx.conversation.id, ctx.turn.id, *_serialise(msg))
+            """Queue ``msg`` for its step's transaction; a step that calls tools is written now.
+
+            The step's AI message is written together with the job rows of its calls (and the
+            previous step's tool results), before any job runs: a resumed turn then finds the
+            calls and their jobs. Tool results wait for the next step's write: until then
+            they are on their finished job rows, which a resumed turn reads them back from.
+            """
+            ctx.unwritten.append(_serialise(msg))
+            if isinstance(msg, AIMessage) and msg.tool_calls:
+                await self._write_step(ctx, calls_of(msg), off)
 
         try:
             ai = await run_loop(self.model, messages, schemas, execute, record,
@@ -181,6 +238,15 @@ class Dialogue:
         if prefix:
             text = f"{prefix} {text}".strip()
         return await self._finish(ctx, text or "Done.")
+
+    async def _write_step(self, ctx: TurnContext, calls: Sequence[Call], off: set[str]) -> None:
+        """One transaction: the queued messages and a claimed job row for each call that will run."""
+        rows: dict[str, dict[str, Any]] = {}
+        for c in calls:
+            if c.name not in off and c.id not in rows:
+                rows[c.id] = self.runner.job_row(ctx.conversation.id, ctx.turn.id, c.id, c.name, c.args)
+        msgs, ctx.unwritten = ctx.unwritten, []
+        ctx.jobs = await self.repo.record_step(ctx.conversation.id, ctx.turn.id, msgs, list(rows.values()))
 
     async def _finish(self, ctx: TurnContext, text: str, *, status: str = "done") -> Outgoing:
         as_voice = bool(ctx.turn.is_voice) and await self._voice_replies_on(ctx)
@@ -195,36 +261,35 @@ class Dialogue:
         outs = tuple(self.artifacts.to_out(a) for a in ctx.new_artifacts)
         out = Outgoing(conversation=ctx.conversation.key, text=text, artifacts=outs, as_voice=as_voice,
                        reply_to=ctx.turn.reply_to, tool_calls=tuple(ctx.records), turn_id=ctx.turn.id)
-        reply = out.to_dict()
-        reply["artifact_ids"] = [a.id for a in outs]
-        reply["tool_calls_full"] = [{**c.to_dict(), "data": c.data, "artifacts": list(c.artifacts)} for c in ctx.records]
-        await self.repo.finish_turn(ctx.turn.id, reply, status=status)
+        reply = out.to_dict()  # the outbox holds the Outgoing itself; _outgoing_of rebuilds it with from_dict
+        msgs, ctx.unwritten = ctx.unwritten, []
+        await self.repo.finish_turn(ctx.turn.id, reply, status=status, messages=msgs)
         return out
+
+    async def _setting(self, ctx: TurnContext, key: str) -> Any:
+        """A workspace setting the turn reads: from its start, or (never read yet) the database."""
+        if not ctx.workspace:
+            return None
+        if ctx.settings is not None and key in TURN_SETTINGS:
+            return ctx.settings.get(key)
+        return await self.repo.get_setting(ctx.workspace, key)
 
     async def _voice_replies_on(self, ctx: TurnContext) -> bool:
         """The deployment setting, overridden per workspace by the ``voice_replies`` setting."""
-        if ctx.workspace:
-            value = await self.repo.get_setting(ctx.workspace, "voice_replies")
-            if value is not None:
-                return bool(value)
-        return self.voice_replies
+        value = await self._setting(ctx, "voice_replies")
+        return self.voice_replies if value is None else bool(value)
 
     async def _workspace_disabled(self, ctx: TurnContext) -> set[str]:
         """Tools a workspace turned off with its ``disabled_tools`` setting (on top of the deployment's)."""
-        if not ctx.workspace:
-            return set()
-        value = await self.repo.get_setting(ctx.workspace, "disabled_tools")
-        return set(value or ())
+        return set(await self._setting(ctx, "disabled_tools") or ())
 
     # --- messages for the LLM --------------------------------------------------------
 
     async def _build_messages(self, ctx: TurnContext, *, resume: bool) -> tuple[list[BaseMessage], list[Call]]:
-        arts = await self.repo.list_artifacts(ctx.conversation.id)
+        arts = sorted(ctx.artifacts.values(), key=lambda a: a.id)
         system = SystemMessage(content=SYSTEM_PROMPT + "\n\n" + _artifact_listing(arts),
                                additional_kwargs={"audiogpt": {"artifacts": [_art_dict(a) for a in arts]}})
-        prior = [t for t in await self.repo.recent_turns(ctx.conversation.id, self.history_turns, before_turn=ctx.turn.id)
-                 if t.status == "done"]
-        msgs = await self.repo.turn_messages([t.id for t in prior] + [ctx.turn.id])
+        msgs = ctx.history
         by_id = {a.short_id: a for a in arts}
         history: list[BaseMessage] = [system]
         for m in msgs:
@@ -260,19 +325,21 @@ class Dialogue:
         dead = [w for w in await self.repo.turn_owners() if worker_is_dead(w)]
         for turn in await self.repo.claim_orphan_turns(stale_before=stale_cutoff(lease_seconds), dead_owners=dead):
             conv = await self.repo.conversation_by_id(turn.conversation_id)
-            msgs = await self.repo.turn_messages([turn.id])
-            user = next((m for m in msgs if m.role == "user"), None)
+            hist = await self.repo.turn_history(conv.id, turn.id, self.history_turns, workspace=conv.workspace,
+                                                setting_keys=TURN_SETTINGS)
+            user = next((m for m in hist.current if m.role == "user"), None)
             if user is None:
                 await self.repo.finish_turn(turn.id, {"text": "Sorry, I lost your message while restarting; please send it again."}, status="failed")
                 continue
             log.warning("resuming turn %d of %s (its process %s stopped)", turn.id, conv.key, turn.owner)
             metrics.TURNS_TAKEN_OVER.inc()
             ctx = TurnContext(conv, turn, user.content, list(user.payload.get("attachments", [])), None, [], [],
-                              workspace=conv.workspace)
+                              workspace=conv.workspace, history=[*hist.history, *hist.current], settings=hist.settings)
+            ctx.know(hist.artifacts)
             for job in await self.repo.jobs_for_turn(turn.id):
                 if job.status == "done":
                     for a in (job.result or {}).get("artifacts", []):
-                        row = await self.repo.find_artifact(conv.id, a["id"])
+                        row = ctx.artifacts.get(a["id"])
                         if row is not None:
                             ctx.new_artifacts.append(row)
             try:
@@ -332,19 +399,19 @@ class Dialogue:
         return True
 
     async def _outgoing_of(self, turn: Turn, conv: Conversation) -> Outgoing:
-        reply = turn.reply or {}
+        reply = dict(turn.reply or {})
+        if "tool_calls_full" in reply:  # a row written before the outbox stored Outgoing.to_dict()
+            reply["tool_calls"] = reply["tool_calls_full"]
+        # the row's own facts fill what a short row (a failed turn: only "text") does not say
+        out = Outgoing.from_dict({"conversation": conv.key, "reply_to": turn.reply_to, "as_voice": bool(turn.is_voice),
+                                  **reply, "turn_id": turn.id})
+        # an artifact's path is where *this* process reads it (another's blob cache may not exist here)
         arts: list[ArtifactOut] = []
-        for aid in reply.get("artifact_ids", []):
+        for aid in reply.get("artifact_ids") or [a.id for a in out.artifacts]:
             row = await self.repo.find_artifact(conv.id, aid)
             if row is not None:
                 arts.append(self.artifacts.to_out(row))
-        records = tuple(ToolCallRecord(tool=c["tool"], args=c.get("args", {}), backend=c.get("backend"),
-                                       seconds=c.get("seconds", 0.0), ok=c.get("ok", False), error=c.get("error"),
-                                       data=c.get("data", {}), artifacts=tuple(c.get("artifacts", [])),
-                                       runner=c.get("runner"), replica=c.get("replica"))
-                        for c in reply.get("tool_calls_full", []))
-        return Outgoing(conversation=conv.key, text=reply.get("text", ""), artifacts=tuple(arts),
-                        as_voice=bool(turn.is_voice), reply_to=turn.reply_to, tool_calls=records, turn_id=turn.id)
+        return replace(out, artifacts=tuple(arts))
 
 
 # --- (de)serialising messages -----------------------------------------------------------
@@ -378,7 +445,7 @@ def _serialise(msg: BaseMessage) -> tuple[str, str, dict[str, Any]]:
     return "user", _text_of(msg), {}
 
 
-def _deserialise(m: Message, arts: dict[str, Artifact]) -> BaseMessage:
+def _deserialise(m: StoredMessage, arts: dict[str, Artifact]) -> BaseMessage:
     p = m.payload or {}
     if m.role == "assistant":
         calls = [{"id": c.get("id"), "name": c["name"], "args": c.get("args", {}), "type": "tool_call"}

@@ -28,7 +28,7 @@ from audiogpt.core.events import Progress
 from audiogpt.core.execute import Executor, ToolOutcome
 from audiogpt.models.base import ProgressReport
 from audiogpt.storage.repos import Repository, new_worker_id, stale_cutoff
-from audiogpt.storage.schema import Job
+from audiogpt.storage.schema import Job, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,10 @@ def worker_is_dead(worker: str) -> bool:
 class JobRunner(Protocol):
     async def submit(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
                      args: dict[str, Any], *, conversation_key: str = "", progress: ProgressFn | None = None,
-                     reply_to: str | None = None) -> ToolOutcome: ...
+                     reply_to: str | None = None, job: Job | None = None) -> ToolOutcome: ...
+
+    def job_row(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
+                args: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class LocalRunner:
@@ -112,10 +115,39 @@ class LocalRunner:
 
     # --- running ---------------------------------------------------------------------
 
+    def job_row(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
+                args: dict[str, Any]) -> dict[str, Any]:
+        """The column values of a new job already claimed by this worker (``running``, attempt 1).
+
+        The dialogue writes these rows in the same transaction as the engine step that made
+        the calls (:meth:`Repository.record_step`) and hands each row to :meth:`submit` as
+        ``job``: one commit per step instead of one per job.
+        """
+        now = utcnow()
+        return dict(conversation_id=conversation_id, turn_id=turn_id, tool_call_id=tool_call_id, tool=tool,
+                    args=args, status="running", attempts=1, worker=self.worker, runner=self.name,
+                    created_at=now, started_at=now, heartbeat_at=now)
+
     async def submit(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
                      args: dict[str, Any], *, conversation_key: str = "", progress: ProgressFn | None = None,
-                     reply_to: str | None = None) -> ToolOutcome:
-        """Create (or find) the job of this tool call and run it; a finished job returns its stored result."""
+                     reply_to: str | None = None, job: Job | None = None) -> ToolOutcome:
+        """Create (or find) the job of this tool call and run it; a finished job returns its stored result.
+
+        ``job`` is a row the caller created from :meth:`job_row` (claimed by this worker):
+        it runs as it is, without another round trip to create or claim it.
+        """
+        if job is not None:
+            # its lease is this worker's from the moment it was written: keep it renewed while
+            # the job waits for a slot, or a sweeper would take it for an orphan
+            self._running.add(job.id)
+            try:
+                async with self.sem:
+                    return await self._execute(job, conversation_key, progress, reply_to)
+            except asyncio.CancelledError:
+                if job.id in self._running:  # cancelled while waiting for a slot: give the job back
+                    self._running.discard(job.id)
+                    await self.repo.requeue_job(job.id, worker=self.worker)
+                raise
         async with self.sem:
             job, created = await self.repo.create_job(conversation_id, turn_id, tool_call_id, tool, args,
                                                       claim_as=self.worker, runner=self.name)

@@ -18,14 +18,73 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    TextualSelect,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audiogpt.storage.db import Database
 from audiogpt.storage.schema import Artifact, Conversation, Job, Message, Setting, Turn, utcnow
+
+
+class StoredMessage(Protocol):
+    """What the dialogue reads of a stored message (a :class:`Message` or a plain row of one)."""
+
+    id: int
+    turn_id: int | None
+    role: str
+    content: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class TurnStart:
+    """What the start of a turn wrote and read in its one transaction: the rows the turn runs on.
+
+    The dialogue keeps these in its turn context instead of asking the database again
+    for each of them (``created`` False: a redelivered message; only ``conversation``
+    and ``turn``, the earlier turn, are set).
+    """
+
+    conversation: Conversation
+    turn: Turn
+    created: bool
+    user_message: Message | None = None
+    artifacts: list[Artifact] = field(default_factory=list)
+    history: list[StoredMessage] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TurnHistory:
+    """What a resumed turn needs to rebuild its messages: read in one session."""
+
+    artifacts: list[Artifact]
+    history: list[StoredMessage]  # earlier finished turns' messages, oldest first
+    current: list[Message]  # this turn's stored messages
+    settings: dict[str, Any]
+
+
+# the columns the hot path's inserts set (the rest take their defaults)
+CONV_COLUMNS = ("key", "platform", "workspace", "artifact_seq", "created_at", "updated_at")
+TURN_COLUMNS = ("conversation_id", "author", "platform_message_id", "reply_to", "is_voice", "status", "delivery",
+                "delivery_attempts", "owner", "lease_at", "created_at")
+JOB_COLUMNS = ("conversation_id", "turn_id", "tool_call_id", "tool", "args", "status", "attempts", "worker", "runner",
+               "created_at", "started_at", "heartbeat_at")
 
 
 def new_worker_id() -> str:
@@ -40,6 +99,7 @@ class Repository:
         # A claimed delivery whose sender died is offered again after this long. Long enough that
         # a slow but live upload is never sent twice; short enough that a reply is not lost.
         self.delivery_lease_seconds = delivery_lease_seconds
+        self._stmts: dict[str, Any] = {}
 
     # --- conversations ---------------------------------------------------------------
 
@@ -64,6 +124,210 @@ class Repository:
     async def conversation_by_id(self, conversation_id: int) -> Conversation:
         async with self.db.sessions() as s:
             return (await s.execute(select(Conversation).where(Conversation.id == conversation_id))).scalar_one()
+
+    # --- a turn's storage, one unit of work per step -------------------------------------
+    #
+    # A turn used to go to the database about fifteen times, each in its own session. Now
+    # the start of a turn is one transaction (conversation, turn row, user message, and the
+    # artifacts, history and settings the turn reads), each engine step that calls tools is
+    # one (the step's messages and its job rows), each job's result is one, and the end is
+    # one (the remaining messages and the reply). Each commit leaves the turn in a state
+    # :meth:`Dialogue.recover` can resume from: tool results not yet written are rebuilt
+    # from their finished job rows.
+    #
+    # These run on a plain connection with statements built once (``_stmt``): building a
+    # statement, its cache key and the ORM's bookkeeping around it cost more CPU than the
+    # database's own work for rows this small. Rows come back as detached ORM objects.
+
+    @staticmethod
+    def _insert_or_nothing(table: Table, columns: Sequence[str], conflict: Sequence[str],
+                           returning: Sequence[str] | None = None) -> TextualSelect:
+        """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING *`` (PostgreSQL and SQLite say it alike).
+
+        Written as typed text because SQLAlchemy does not cache the compiled form of its
+        dialect ``on_conflict_do_nothing()`` inserts, and compiling one costs more than the
+        round trip; a concurrent duplicate then returns no row instead of aborting the
+        transaction the rest of the step is in.
+        """
+        cols = [table.c[n] for n in columns]
+        back = list(table.c) if returning is None else [table.c[n] for n in returning]
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(':' + n for n in columns)}) "
+               f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(c.name for c in back)}")
+        return text(sql).bindparams(*[bindparam(c.name, type_=c.type) for c in cols]).columns(*back)
+
+    def _stmt(self, name: str) -> Any:
+        """The hot path's statements, built once per repository (they depend on the dialect)."""
+        stmt = self._stmts.get(name)
+        if stmt is None:
+            stmt = self._stmts[name] = self._build(name)
+        return stmt
+
+    def _build(self, name: str) -> Any:
+        conv, turn, msg, art, job, setting = (Conversation.__table__, Turn.__table__, Message.__table__,
+                                              Artifact.__table__, Job.__table__, Setting.__table__)
+        if name == "conv":
+            return select(conv).where(conv.c.key == bindparam("b_key"))
+        if name == "conv_touch_key":
+            return (update(conv).where(conv.c.key == bindparam("b_key")).values(updated_at=bindparam("b_now"))
+                    .returning(*conv.c))
+        if name == "conv_new":
+            return self._insert_or_nothing(conv, CONV_COLUMNS, ["key"])
+        # a new row comes back as its id only: the rest is what was written
+        if name == "turn_new":
+            return insert(turn).returning(turn.c.id)
+        if name == "turn_new_dedup":
+            return self._insert_or_nothing(turn, TURN_COLUMNS, ["conversation_id", "platform_message_id"], ["id"])
+        if name == "turn_by_msg":
+            return select(turn).where(turn.c.conversation_id == bindparam("b_conv"),
+                                      turn.c.platform_message_id == bindparam("b_msg"))
+        if name == "msg_new":
+            return insert(msg)
+        if name == "msg_new_id":
+            return insert(msg).returning(msg.c.id)
+        if name == "arts":
+            return select(art).where(art.c.conversation_id == bindparam("b_conv")).order_by(art.c.id)
+        if name.startswith("history:"):
+            recent = (select(turn.c.id).where(turn.c.conversation_id == bindparam("b_conv"),
+                                              turn.c.id < bindparam("b_turn"))
+                      .order_by(turn.c.id.desc()).limit(int(name.split(":", 1)[1])))
+            return (select(msg.c.id, msg.c.turn_id, msg.c.role, msg.c.content, msg.c.payload)
+                    .join(turn, msg.c.turn_id == turn.c.id)
+                    .where(turn.c.id.in_(recent), turn.c.status == "done").order_by(msg.c.id))
+        if name == "turn_msgs":
+            return select(msg).where(msg.c.turn_id == bindparam("b_turn")).order_by(msg.c.id)
+        if name == "settings":
+            return select(setting.c.key, setting.c.value).where(
+                setting.c.scope == bindparam("b_scope"), setting.c.key.in_(bindparam("b_keys", expanding=True)))
+        if name == "jobs_new":
+            return self._insert_or_nothing(job, JOB_COLUMNS, ["turn_id", "tool_call_id"], ["id"])
+        if name == "turn_finish":
+            return (update(turn).where(turn.c.id == bindparam("b_turn"))
+                    .values(status=bindparam("b_status"), reply=bindparam("b_reply"), finished_at=bindparam("b_now"))
+                    .returning(turn.c.conversation_id))
+        raise KeyError(name)
+
+    async def _conversation_in(self, c: AsyncConnection, key: str, platform: str,
+                               workspace: str | None) -> tuple[Conversation, bool]:
+        """The conversation of ``key`` inside ``c``'s transaction, created if missing: ``(row, created)``.
+
+        ``ON CONFLICT DO NOTHING`` instead of catching the unique violation, so a concurrent
+        creator does not abort the transaction the rest of the turn's start is in.
+        """
+        now = utcnow()
+        # reading it and marking it active (``updated_at``) are one statement
+        row = (await c.execute(self._stmt("conv_touch_key"), {"b_key": key, "b_now": now})).first()
+        if row is not None:
+            return Conversation(**row._mapping), False
+        row = (await c.execute(self._stmt("conv_new"), dict(key=key, platform=platform, workspace=workspace,
+                                                             artifact_seq=0, created_at=now, updated_at=now))).first()
+        if row is not None:
+            return Conversation(**row._mapping), True
+        return Conversation(**(await c.execute(self._stmt("conv"), {"b_key": key})).one()._mapping), False
+
+    async def start_turn(self, key: str, platform: str, workspace: str | None, *, author: str,
+                         platform_message_id: str | None, reply_to: str | None, is_voice: bool,
+                         user_message: tuple[str, dict[str, Any]] | None = None, history_turns: int = 8,
+                         setting_keys: Sequence[str] = ()) -> TurnStart:
+        """Start a turn in one transaction, and read what it runs on.
+
+        Gets or creates the conversation, creates the turn (a redelivered platform message
+        gets its earlier turn, ``created`` False, and nothing else), writes the user message
+        when it is already known (``(content, payload)``; a message with attachments writes
+        it after they are stored), and reads the conversation's artifacts, the messages of
+        its last ``history_turns`` turns that finished, and the workspace's settings named in
+        ``setting_keys``. A conversation created here has no artifacts or history to read.
+        """
+        async with self.db.engine.begin() as c:
+            conv, new_conv = await self._conversation_in(c, key, platform, workspace)
+            now = utcnow()
+            values = dict(conversation_id=conv.id, author=author, platform_message_id=platform_message_id,
+                          reply_to=reply_to, is_voice=is_voice, status="running", delivery="pending",
+                          delivery_attempts=0, owner=self.worker, lease_at=now, created_at=now)
+            turn_id = (await c.execute(self._stmt("turn_new_dedup" if platform_message_id else "turn_new"),
+                                       values)).scalar_one_or_none()
+            if turn_id is None:  # the platform delivered this message again: its turn exists
+                old = (await c.execute(self._stmt("turn_by_msg"),
+                                       {"b_conv": conv.id, "b_msg": platform_message_id})).one()
+                return TurnStart(conv, Turn(**old._mapping), False)
+            turn = Turn(id=turn_id, **values)
+            start = TurnStart(conv, turn, True)
+            if user_message is not None:
+                content, payload = user_message
+                m = dict(conversation_id=conv.id, turn_id=turn.id, role="user", content=content, payload=payload,
+                         created_at=now)
+                m["id"] = (await c.execute(self._stmt("msg_new_id"), m)).scalar_one()
+                start.user_message = Message(**m)
+            if not new_conv:
+                if conv.artifact_seq:  # the counter of its short ids: 0 means it has none yet
+                    start.artifacts = await self._artifacts_in(c, conv.id)
+                start.history = await self._history_in(c, conv.id, turn.id, history_turns)
+            if workspace and setting_keys:
+                start.settings = await self._settings_in(c, workspace, setting_keys)
+            return start
+
+    async def turn_history(self, conversation_id: int, turn_id: int, history_turns: int, *,
+                           workspace: str | None = None, setting_keys: Sequence[str] = ()) -> TurnHistory:
+        """Everything a resumed turn rebuilds its messages from, in one transaction."""
+        async with self.db.engine.begin() as c:
+            arts = await self._artifacts_in(c, conversation_id)
+            hist = await self._history_in(c, conversation_id, turn_id, history_turns)
+            current = [Message(**r._mapping) for r in await c.execute(self._stmt("turn_msgs"), {"b_turn": turn_id})]
+            settings = await self._settings_in(c, workspace, setting_keys) if workspace and setting_keys else {}
+            return TurnHistory(arts, hist, current, settings)
+
+    async def _artifacts_in(self, c: AsyncConnection, conversation_id: int) -> list[Artifact]:
+        return [Artifact(**r._mapping) for r in await c.execute(self._stmt("arts"), {"b_conv": conversation_id})]
+
+    async def _history_in(self, c: AsyncConnection, conversation_id: int, turn_id: int,
+                          n: int) -> list[StoredMessage]:
+        """Messages of the turns that finished ("done") among the last ``n`` before ``turn_id``, in one query.
+
+        Plain rows, not ORM objects: a long history is dozens of them a turn, read and dropped.
+        """
+        if n <= 0:
+            return []
+        rows = await c.execute(self._stmt(f"history:{n}"), {"b_conv": conversation_id, "b_turn": turn_id})
+        return cast(list[StoredMessage], rows.all())
+
+    async def _settings_in(self, c: AsyncConnection, scope: str, keys: Sequence[str]) -> dict[str, Any]:
+        rows = await c.execute(self._stmt("settings"), {"b_scope": scope, "b_keys": list(keys)})
+        return {str(k): v for k, v in rows}
+
+    @staticmethod
+    def _message_rows(conversation_id: int, turn_id: int,
+                      messages: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        now = utcnow()
+        return [dict(conversation_id=conversation_id, turn_id=turn_id, role=role, content=content, payload=payload,
+                     created_at=now) for role, content, payload in messages]
+
+    async def record_step(self, conversation_id: int, turn_id: int,
+                          messages: Sequence[tuple[str, str, dict[str, Any]]],
+                          jobs: Sequence[dict[str, Any]] = ()) -> dict[str, Job]:
+        """Write one engine step in one transaction: its messages (``(role, content, payload)``) and
+        the job rows of the tool calls it made (``jobs``: column values, see
+        :meth:`LocalRunner.job_row <audiogpt.core.jobs.LocalRunner.job_row>`).
+
+        Returns the jobs created here by ``tool_call_id``; a call whose job already exists (a
+        resumed turn) is left out, and its runner finds the existing row as before.
+        """
+        created: dict[str, Job] = {}
+        async with self.db.engine.begin() as c:
+            if messages:
+                await c.execute(self._stmt("msg_new"), self._message_rows(conversation_id, turn_id, messages))
+            for params in jobs:  # usually one call a step; RETURNING per row keeps it portable
+                job_id = (await c.execute(self._stmt("jobs_new"), params)).scalar_one_or_none()
+                if job_id is not None:
+                    created[params["tool_call_id"]] = Job(id=job_id, **params)
+        return created
+
+    async def find_artifacts(self, conversation_id: int, short_ids: Sequence[str]) -> dict[str, Artifact]:
+        """The artifacts of ``short_ids`` in this conversation, by short id (one query)."""
+        if not short_ids:
+            return {}
+        async with self.db.sessions() as s:
+            rows = (await s.execute(select(Artifact).where(Artifact.conversation_id == conversation_id,
+                                                           Artifact.short_id.in_(list(short_ids))))).scalars().all()
+            return {a.short_id: a for a in rows}
 
     # --- turns -----------------------------------------------------------------------
 
@@ -95,14 +359,17 @@ class Repository:
         async with self.db.sessions() as s:
             return (await s.execute(select(Turn).where(Turn.id == turn_id))).scalar_one()
 
-    async def finish_turn(self, turn_id: int, reply: dict[str, Any], *, status: str = "done") -> None:
-        now = utcnow()
-        async with self.db.sessions() as s:
-            conv_id = (await s.execute(update(Turn).where(Turn.id == turn_id)
-                                       .values(status=status, reply=reply, finished_at=now)
-                                       .returning(Turn.conversation_id))).scalar_one()
-            await s.execute(update(Conversation).where(Conversation.id == conv_id).values(updated_at=now))
-            await s.commit()
+    async def finish_turn(self, turn_id: int, reply: dict[str, Any], *, status: str = "done",
+                          messages: Sequence[tuple[str, str, dict[str, Any]]] = ()) -> None:
+        """Store the reply (the outbox entry) and the turn's last ``messages`` in one transaction.
+
+        The conversation's ``updated_at`` was set when the turn started (:meth:`start_turn`).
+        """
+        params = {"b_turn": turn_id, "b_status": status, "b_reply": reply, "b_now": utcnow()}
+        async with (self.db.engine.begin() if messages else self.db.single()) as c:
+            conversation_id = (await c.execute(self._stmt("turn_finish"), params)).scalar_one()
+            if messages:
+                await c.execute(self._stmt("msg_new"), self._message_rows(conversation_id, turn_id, messages))
 
     # --- the reply outbox (on the turn row) ---------------------------------------------
 
@@ -361,17 +628,27 @@ class Repository:
                          replica: str | None = None) -> bool:
         """Store a job's result. With ``worker`` only while that worker still holds the job (fencing:
         a worker whose lease was taken over must not overwrite the new holder's run); False then."""
-        values: dict[str, Any] = dict(status=status, backend=backend, result=result, error=error, seconds=seconds,
-                                      finished_at=utcnow())
-        if replica is not None:
-            values["replica"] = replica
-        q = update(Job).where(Job.id == job_id)
+        params: dict[str, Any] = dict(b_job=job_id, b_status=status, b_backend=backend, b_result=result,
+                                      b_error=error, b_seconds=seconds, b_now=utcnow())
+        name = f"job_finish:{worker is not None}:{replica is not None}"
+        stmt = self._stmts.get(name)
+        if stmt is None:  # one statement per shape, built once (this runs once per job)
+            t = Job.__table__
+            values: dict[str, Any] = dict(status=bindparam("b_status"), backend=bindparam("b_backend"),
+                                          result=bindparam("b_result"), error=bindparam("b_error"),
+                                          seconds=bindparam("b_seconds"), finished_at=bindparam("b_now"))
+            if replica is not None:
+                values["replica"] = bindparam("b_replica")
+            stmt = update(t).where(t.c.id == bindparam("b_job"))
+            if worker is not None:
+                stmt = stmt.where(t.c.worker == bindparam("b_worker"), t.c.status == "running")
+            stmt = self._stmts[name] = stmt.values(**values).returning(t.c.id)
         if worker is not None:
-            q = q.where(Job.worker == worker, Job.status == "running")
-        async with self.db.sessions() as s:
-            rows = (await s.execute(q.values(**values).returning(Job.id))).scalars().all()
-            await s.commit()
-            return len(rows) == 1
+            params["b_worker"] = worker
+        if replica is not None:
+            params["b_replica"] = replica
+        async with self.db.single() as c:
+            return (await c.execute(stmt, params)).first() is not None
 
     async def requeue_job(self, job_id: int, *, stale_before: datetime | None = None,
                           dead_workers: Sequence[str] = (), worker: str | None = None) -> bool:
