@@ -101,6 +101,8 @@ class ToolSpec:
     # Templates with a {sound} or {recording} slot, filled from the engine's slot lists, so
     # that the object noun stops deciding and the operation does.
     templates: tuple[str, ...] = ()
+    # What to ask when a required argument is missing: (argument, question).
+    questions: tuple[tuple[str, str], ...] = ()
     order: int = 1000  # position in listings; built-ins 10, 20, ...
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # for third-party consumers
 
@@ -115,6 +117,13 @@ class ToolSpec:
             if required:
                 return kind
         return None
+
+    def question(self, arg: str) -> str:
+        """The question that asks the user for ``arg`` (a generic one when none is set)."""
+        for name, q in self.questions:
+            if name == arg:
+                return q
+        return f"I need a bit more detail to {self.phrase or self.name.replace('_', ' ')}: what {arg}?"
 
     def json_schema(self) -> dict[str, Any]:
         schema = self.args.model_json_schema()

@@ -32,7 +32,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from audiogpt.core.engine.planner import get_router, plan
-from audiogpt.core.engine.planner_replies import QUOTED_RESULT_TOOLS, TOOL_LABELS, TOOL_PHRASES
+from audiogpt.core.engine.planner_replies import label as label_of
+from audiogpt.core.engine.planner_replies import phrase, quotes_result
 from audiogpt.core.engine.planner_router import Router
 from audiogpt.core.engine.planner_types import (
     Artifact,
@@ -369,7 +370,7 @@ def _step_calls(p: Plan, k: int, conv: Conversation) -> tuple[list[dict[str, Any
             if val.what == "text":
                 text = " ".join(r.text for r in results if r.ok and r.text).strip()
                 if not text:
-                    return [], f"{TOOL_LABELS.get(src, src)} returned no text, so I couldn't {TOOL_PHRASES.get(task.tool, task.tool)}."
+                    return [], f"{label_of(src)} returned no text, so I couldn't {phrase(task.tool)}."
                 for v in variants:
                     v[name] = text
                 continue
@@ -377,7 +378,7 @@ def _step_calls(p: Plan, k: int, conv: Conversation) -> tuple[list[dict[str, Any
             if not ids:
                 return [], (
                     f"{src} produced no {val.kind} file, so I couldn't go on to "
-                    f"{TOOL_PHRASES.get(task.tool, task.tool)}."
+                    f"{phrase(task.tool)}."
                 )
             if val.every:
                 variants = [{**v, name: i} for v in variants for i in ids]
@@ -415,7 +416,7 @@ def summarise(p: Plan, conv: Conversation, extra: str = "") -> str:
         for tc in step:
             r = conv.results.get(str(tc.get("id", "")))
             name = tc.get("name", "")
-            label = TOOL_LABELS.get(name, name)
+            label = label_of(name)
             src = _input_of(tc.get("args") or {})
             head = f"{label} of {src}" if src else label
             if r is None:
@@ -426,7 +427,7 @@ def summarise(p: Plan, conv: Conversation, extra: str = "") -> str:
                 continue
             body = ""
             if r.text:
-                body = f"\u201c{r.text.strip()}\u201d" if name in QUOTED_RESULT_TOOLS else r.text.strip()
+                body = f"\u201c{r.text.strip()}\u201d" if quotes_result(name) else r.text.strip()
             files = ", ".join(f"{a['id']} ({a['name']})" if a.get("name") else str(a["id"]) for a in r.artifacts)
             if files:
                 body = f"{body}\nFiles: {files}" if body else files
@@ -449,4 +450,4 @@ def summarise(p: Plan, conv: Conversation, extra: str = "") -> str:
 
 
 def _phrase(t: Task) -> str:
-    return TOOL_PHRASES.get(t.tool, t.tool)
+    return phrase(t.tool)

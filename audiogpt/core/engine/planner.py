@@ -41,13 +41,12 @@ from audiogpt.core.engine.planner_intent import (
     text_translation,
 )
 from audiogpt.core.engine.planner_lang import language_name
-from audiogpt.core.engine.planner_pairs import tie_break
 from audiogpt.core.engine.planner_replies import (
-    CHAT_REPLIES,
-    TOOL_PHRASES,
     capability_answer,
+    chat_reply,
     clarify,
     clarify_options,
+    phrase,
     text_translation_reply,
     unknown_request,
     unsupported,
@@ -70,14 +69,14 @@ from audiogpt.core.engine.planner_text import (
     starts_with_action,
 )
 from audiogpt.core.engine.planner_types import Plan, PlanRequest, Ref, Task
+from audiogpt.core.engine.roles import by_role
 from audiogpt.core.tools import get_tool
 
 TOOL_MIN = 0.30  # below this nothing is confident enough to run
 VAGUE_MIN = 0.4  # an ask with no content of its own needs a clear routing to run a tool
 UNSUPPORTED_OP_MAX = 0.75  # a named edit no tool makes wins over a routing weaker than this
 CLARIFY_MARGIN = 0.015  # top two tools closer than this (and not benign): ask
-PAIR_MARGIN = 0.1  # closer than this, a known confusable pair is settled by its lexical cue
-BENIGN_PAIRS = {frozenset({"audio_to_text", "sound_detection"})}
+CLOSE_MARGIN = 0.1  # closer than this, the decision stays open to the rest of the message
 _router: Router | None = None
 _router_lock = threading.Lock()
 
@@ -242,6 +241,7 @@ def _plan_text(
             decisions[i] = (seg, cls, {k: v for k, v in ov.items() if k != "__options__"})
 
     decisions = _fold_context(decisions)
+    decisions = _settle_weak_asks(decisions, {rs.segment.text: rs.routed for rs in segs})
     decisions = _translation_answers_the_question(decisions)
     tool_decisions = [d for d in decisions if d[1] in TOOL_CLASSES]
     if not tool_decisions:
@@ -262,7 +262,7 @@ def _plan_text(
         for seg, tool, overrides in merged:
             if req.allowed_tools is not None and tool not in req.allowed_tools:
                 raise NeedInput(
-                    f"Sorry, the tool to {TOOL_PHRASES.get(tool, tool)} ({tool}) is switched off in this deployment.",
+                    f"Sorry, the tool to {phrase(tool)} ({tool}) is switched off in this deployment.",
                     "unsupported",
                 )
             builder.build(seg, tool, {**overrides, **(answers or {}).get(tool, {})})
@@ -284,6 +284,39 @@ SUBSTANTIVE_REPLIES = frozenset({"unsupported", "chat:offtopic", "chat:capabilit
 
 def _is_req(seg: Segment) -> bool:
     return seg.chained or is_request(seg.text)
+
+
+STRONG = 0.9  # a routing this sure is the message's request
+WEAK_ASK = 0.7  # a piece routed below this, beside a strong request, is not a request of its own
+
+
+def _settle_weak_asks(
+    decisions: list[tuple[Segment, str, dict[str, Any]]], routed: dict[str, Routed]
+) -> list[tuple[Segment, str, dict[str, Any]]]:
+    """A weakly routed piece beside a confident request is that request said again, or an aside.
+
+    "Can you make this photo talk?? Like lip-sync it to this voice memo": the second piece
+    hesitates between voice cloning and the talking head the first piece asked for with
+    certainty, so it is the same request. "... at what point does it ring? need it for
+    editing": the last piece names no task of its own. A piece joined by "then" is always
+    a step, and a piece that starts with an action verb keeps its own tool.
+    """
+    strong = {c for s, c, _ in decisions if c in TOOL_CLASSES and s.text in routed and routed[s.text].score(c) >= STRONG}
+    if not strong:
+        return decisions
+    out: list[tuple[Segment, str, dict[str, Any]]] = []
+    for seg, cls, ov in decisions:
+        r = routed.get(seg.text)
+        weak = cls in TOOL_CLASSES and cls not in strong and r is not None and r.score(cls) < WEAK_ASK
+        if not weak or seg.chained or ov:
+            out.append((seg, cls, ov))
+            continue
+        same = next((t for t, _ in r.tools()[:3] if t in strong), None)
+        if same is not None:
+            out.append((seg, same, ov))
+        elif starts_with_action(seg.text):
+            out.append((seg, cls, ov))
+    return out
 
 
 def _fold_context(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> list[tuple[Segment, str, dict[str, Any]]]:
@@ -366,10 +399,10 @@ def _translation_answers_the_question(
     """'What is she saying? I need it in English': the translation is the answer, not a second job.
     A transcript is kept when it is asked for in so many words ('transcribe it and translate it')."""
     classes = [c for _, c, _ in decisions]
-    if "speech_translation" not in classes or "speech_recognition" not in classes:
+    if by_role("translate_speech") not in classes or by_role("transcribe") not in classes:
         return decisions
     return [
-        d for d in decisions if not (d[1] == "speech_recognition" and not EXPLICIT_TRANSCRIPT.search(d[0].text) and not d[2])
+        d for d in decisions if not (d[1] == by_role("transcribe") and not EXPLICIT_TRANSCRIPT.search(d[0].text) and not d[2])
     ]
 
 
@@ -398,25 +431,25 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
         seg.quotes
         and HEAR_TEXT_RE.search(seg.text)
         and not ctx.attachments
-        and "text_to_speech" in [c for c, _ in r.tools()[:3]]
-        and r.best_tool()[0] not in ("singing_synthesis", "style_transfer", "talking_head")
+        and by_role("speak") in [c for c, _ in r.tools()[:3]]
+        and r.best_tool()[0] not in (by_role("sing"), by_role("clone_voice"), by_role("animate_face"))
     ):
-        return "text_to_speech", {}  # "can I hear what 'Schadenfreude' sounds like?"
+        return by_role("speak"), {}  # "can I hear what 'Schadenfreude' sounds like?"
     best, score = r.best, r.best_score
     if best in ("chat:offtopic", "unknown") and AUDIO_OBJECT.search(seg.text):
         # "make a song about my cat": the thing to make is a sound, whatever the topic.
         tool, tscore = r.best_tool()
         if tool in GENERATORS and tscore >= TOOL_MIN and score - tscore < 0.05:
             return tool, {}
-    if best in ("speech_separation", "speech_recognition") and PER_SPEAKER_RE.search(seg.full) and EXPLICIT_TRANSCRIPT.search(seg.text):
-        return "speech_recognition", {}  # "a separate transcript for each speaker": the builder splits first
+    if best in (by_role("split_speakers"), by_role("transcribe")) and PER_SPEAKER_RE.search(seg.full) and EXPLICIT_TRANSCRIPT.search(seg.text):
+        return by_role("transcribe"), {}  # "a separate transcript for each speaker": the builder splits first
     if (
-        best in ("speech_recognition", "speech_translation", "style_transfer", "speech_separation", "unsupported")
+        best in (by_role("transcribe"), by_role("translate_speech"), by_role("clone_voice"), by_role("split_speakers"), "unsupported")
         and PRESENCE_RE.search(seg.text)
         and not re.search(r"\b(?:what|say|says|said|saying|words?)\b", seg.text, re.I)
         and ctx.has("audio")
     ):
-        return "target_sound_detection", {"query": "speech"}  # "is anyone speaking in this?": when, if at all
+        return by_role("find_sound"), {"query": "speech"}  # "is anyone speaking in this?": when, if at all
     audio_here = any(a.kind == "audio" for a in ctx.attachments)
     if UNSUPPORTED_OP.search(seg.text) and (
         (best in TOOL_CLASSES and (REQUIRED_KIND.get(best) == "audio" or audio_here) and score < UNSUPPORTED_OP_MAX)
@@ -437,7 +470,7 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
     pair = frozenset({t1, t2})
     if pair in forced:
         return forced[pair], {}
-    if not _feasible(t1, ctx) and _feasible(t2, ctx) and s1 - s2 < 2.5 * PAIR_MARGIN:
+    if not _feasible(t1, ctx) and _feasible(t2, ctx) and s1 - s2 < 2.5 * CLOSE_MARGIN:
         # "speak 'good night' in French" with no recording anywhere is not a translation;
         # "an audio description of this picture" with only a picture is not captioning.
         attached = {a.kind for a in ctx.attachments}
@@ -447,18 +480,15 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
         verb = first_verb(seg.routing)
         if (
             REQUIRED_KIND.get(t2) is None
-            and t2 != "talking_head"
+            and t2 != by_role("animate_face")
             and not FILE_REF_RE.search(seg.text)
             and (verb in MAKE_VERBS or (verb is None and not is_request(seg.text) and DESCRIBED_SOUND_RE.search(seg.text)))
         ):
             return t2, {}
-    if s1 - s2 >= PAIR_MARGIN:
+    if s1 - s2 >= CLOSE_MARGIN:
         return best, {}
     opts = {"__options__": [t1, t2]}
-    settled = tie_break(pair, seg.routing, ctx)
-    if settled is not None:
-        return settled, opts
-    if pair in BENIGN_PAIRS or s1 - s2 >= CLARIFY_MARGIN:
+    if s1 - s2 >= CLARIFY_MARGIN:
         return t1, opts
     return "clarify", {"options": [t1, t2]}
 
@@ -483,7 +513,7 @@ def _capability_reply(seg: Segment, r: Any) -> str:
 def _feasible(tool: str, ctx: Context) -> bool:
     """Can the tool's required input be found in this conversation?"""
     kind = REQUIRED_KIND.get(tool)
-    return kind is None or tool == "talking_head" or ctx.has(kind)
+    return kind is None or tool == by_role("animate_face") or ctx.has(kind)
 
 
 def _repeat(seg: Segment, ctx: Context, router: Router) -> Plan | None:
@@ -515,8 +545,8 @@ def _repeat(seg: Segment, ctx: Context, router: Router) -> Plan | None:
 # Adjacent pieces that are one request: 'imitate the voice in a1 and read: ...' is one style
 # transfer; 'animate this photo and have it say ...' is one talking head (which speaks first).
 _ABSORB = {
-    frozenset({"style_transfer", "text_to_speech"}): "style_transfer",
-    frozenset({"talking_head", "text_to_speech"}): "talking_head",
+    frozenset({by_role("clone_voice"), by_role("speak")}): by_role("clone_voice"),
+    frozenset({by_role("animate_face"), by_role("speak")}): by_role("animate_face"),
 }
 
 
@@ -547,7 +577,7 @@ def _reply_for(decisions: list[tuple[Segment, str, dict[str, Any]]], debug: dict
         for _, c, ov in decisions:
             if c == preferred:
                 debug["chat"] = preferred
-                return Plan(reply=ov.get("__reply__") or CHAT_REPLIES["chat:capabilities"], kind="chat", debug=debug)
+                return Plan(reply=ov.get("__reply__") or chat_reply("chat:capabilities"), kind="chat", debug=debug)
     if "unsupported" in classes:
         what = next(seg.text for seg, c, _ in decisions if c == "unsupported")
         return Plan(reply=unsupported(what), kind="unsupported", debug=debug)
@@ -563,7 +593,7 @@ def _reply_for(decisions: list[tuple[Segment, str, dict[str, Any]]], debug: dict
     ):
         if preferred in classes:
             debug["chat"] = preferred
-            return Plan(reply=CHAT_REPLIES[preferred], kind="chat", debug=debug)
+            return Plan(reply=chat_reply(preferred), kind="chat", debug=debug)
     return Plan(reply=unknown_request(), kind="unknown", debug=debug)
 
 

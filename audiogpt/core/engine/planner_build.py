@@ -18,27 +18,20 @@ from audiogpt.core.engine.planner_replies import ask_for_arg, ask_for_file
 from audiogpt.core.engine.planner_router import VOICE_REF_RE
 from audiogpt.core.engine.planner_text import Segment, ask_clause, normalise_words
 from audiogpt.core.engine.planner_types import Artifact, PastCall, PastTurn, PlanRequest, Ref, Task
-from audiogpt.core.tools import get_tool
+from audiogpt.core.engine.roles import by_role
+from audiogpt.core.tools import TOOLS, get_tool
 
-TEXT_RESULT_TOOLS = frozenset(
-    {"speech_recognition", "speech_translation", "audio_to_text", "target_sound_detection", "sound_detection"}
-)
-# Tools with one main input where "both/these/each" means one call per file.
-PER_FILE_TOOLS = frozenset(
-    {
-        "speech_recognition",
-        "speech_translation",
-        "speech_enhancement",
-        "speech_separation",
-        "mono_to_binaural",
-        "audio_inpainting",
-        "sound_extraction",
-        "target_sound_detection",
-        "sound_detection",
-        "audio_to_text",
-        "image_to_audio",
-    }
-)
+
+def text_result(tool: str) -> bool:
+    """Its answer is text a later step can use (a transcript, a caption): catalogue fact."""
+    return tool in TOOLS and TOOLS.get(tool).text_result
+
+
+def per_file(tool: str) -> bool:
+    """One main input, so "both/these/each" means one call per file: catalogue fact."""
+    return tool in TOOLS and TOOLS.get(tool).per_file
+
+
 PLURAL_RE = re.compile(r"\b(both|all|each|every|these|them|those|they|all of them)\b", re.I)
 THIS_RE = re.compile(r"\b(this|these|my|the attached|attached|the original|original|the uploaded)\b", re.I)
 DEFAULT_LYRICS = "la la la"
@@ -107,7 +100,7 @@ class Context:
     def last_result_text(self) -> str | None:
         for turn in reversed(self.req.history):
             for c in reversed(turn.calls):
-                if c.ok and c.text.strip() and c.name in TEXT_RESULT_TOOLS:
+                if c.ok and c.text.strip() and text_result(c.name):
                     return c.text.strip()
         return None
 
@@ -203,7 +196,7 @@ class Builder:
         """Words to speak: explicit text, else an earlier task's text, else the last result text."""
         if explicit:
             return explicit
-        prev = next((t for t in reversed(self.tasks) if t.tool in TEXT_RESULT_TOOLS), None)
+        prev = next((t for t in reversed(self.tasks) if text_result(t.tool)), None)
         if prev is not None:
             return Ref(prev.index, "text")
         return self.ctx.last_result_text()
@@ -233,32 +226,35 @@ class Builder:
     def build(self, seg: Segment, tool: str, overrides: dict[str, Any] | None = None) -> list[Task]:
         """Add the task(s) for ``tool`` on ``seg``; raises :class:`NeedInput` when something is missing."""
         overrides = overrides or {}
-        method = getattr(self, f"_b_{tool}", None)
-        if method is not None:
-            return method(seg, overrides)
+        # A tool's builder is chosen by its role (catalogue), so a tool that takes a role over
+        # gets its argument handling; any other tool gets the generic one from its argument model.
+        for role in sorted(TOOLS.role_of(tool)):
+            method = getattr(self, f"_b_{role}", None)
+            if method is not None and by_role(role) == tool:
+                return method(seg, overrides)
         return self._per_file(seg, tool, self._simple_args(seg, tool, overrides), overrides)
 
     def _simple_args(self, seg: Segment, tool: str, ov: dict[str, Any] | None = None) -> dict[str, Any]:
         t = seg.full
         if ov and "query" in ov:
             return {}
-        if tool == "speech_recognition":
+        if tool == by_role("transcribe"):
             return {"language": A.source_language(t)}
-        if tool == "speech_separation":
+        if tool == by_role("split_speakers"):
             return {"speakers": A.speakers(t)}
-        if tool == "mono_to_binaural":
+        if tool == by_role("spatialise"):
             return {"azimuth": A.azimuth(t), "elevation": A.elevation(t), "motion": A.motion(t)}
-        if tool == "audio_inpainting":
+        if tool == by_role("repair"):
             start, end = A.time_range(t)
             return {"start": start, "end": end}
-        if tool in ("sound_extraction", "target_sound_detection"):
+        if tool in (by_role("extract_sound"), by_role("find_sound")):
             ask = ask_clause(seg.text)
             q = (A.sound_query(ask, seg.quotes) if ask != seg.text else None) or A.sound_query(t, seg.quotes)
             q = q or self.prior_query()
             if not q:
                 raise NeedInput(ask_for_arg(tool, "query"), "need_arg", tool, "query")
             return {"query": q}
-        if tool == "image_to_audio":
+        if tool == by_role("sound_for_image"):
             return {"seconds": _clamp(A.seconds(t), 60)}
         return {}
 
@@ -267,7 +263,7 @@ class Builder:
         (name, kind, _), *_ = spec.args.artifact_fields()
         targets = overrides.pop(name, None)
         if targets is None:
-            targets = self.resolve(seg, tool, kind, many=tool in PER_FILE_TOOLS)
+            targets = self.resolve(seg, tool, kind, many=per_file(tool))
         elif not isinstance(targets, list):
             targets = [targets]
         if not targets:
@@ -275,55 +271,55 @@ class Builder:
         args = {**args, **overrides}
         return [self.add(tool, {name: tgt, **args}, seg) for tgt in targets]
 
-    def _b_speech_recognition(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_transcribe(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         """'Transcribe what each of them said separately': split the speakers first, then one
         transcript per speaker track."""
-        args = self._simple_args(seg, "speech_recognition", ov)
+        args = self._simple_args(seg, by_role("transcribe"), ov)
         if (
             "audio" not in ov
             and PER_SPEAKER_RE.search(seg.full)
-            and not any(t.tool == "speech_separation" for t in self.tasks)
+            and not any(t.tool == by_role("split_speakers") for t in self.tasks)
             and not A.artifact_ids(seg.text)
         ):
-            audios = self.resolve(seg, "speech_separation", "audio", many=False)
+            audios = self.resolve(seg, by_role("split_speakers"), "audio", many=False)
             if audios:
-                sep = self.add("speech_separation", {"audio": audios[0], "speakers": A.speakers(seg.full)}, seg)
-                return [sep, self.add("speech_recognition", {"audio": Ref(sep.index, "artifact", "audio", every=True), **args}, seg)]
-        return self._per_file(seg, "speech_recognition", args, ov)
+                sep = self.add(by_role("split_speakers"), {"audio": audios[0], "speakers": A.speakers(seg.full)}, seg)
+                return [sep, self.add(by_role("transcribe"), {"audio": Ref(sep.index, "artifact", "audio", every=True), **args}, seg)]
+        return self._per_file(seg, by_role("transcribe"), args, ov)
 
-    def _b_speech_translation(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_translate_speech(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         lang = A.target_language(seg.text) or A.target_language(seg.full)
         if lang is None:
             last = self.ctx.last_calls()
             prev = [c.args.get("target_language") for c in last[1]] if last else []
             lang = next((x for x in prev if x), "en")
         return self._per_file(
-            seg, "speech_translation", {"target_language": lang, "speak": A.wants_spoken_output(seg.text) or None}, ov
+            seg, by_role("translate_speech"), {"target_language": lang, "speak": A.wants_spoken_output(seg.text) or None}, ov
         )
 
-    def _b_text_to_speech(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_speak(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         # Speaking a translation is the translation tool's own option.
         prev = self.tasks[-1] if self.tasks else None
         explicit = A.spoken_text(seg.text, seg.quotes)
-        if prev is not None and prev.tool == "speech_translation" and not explicit:
+        if prev is not None and prev.tool == by_role("translate_speech") and not explicit:
             prev.args["speak"] = True
             return []
         # "say it in my voice" with a voice to copy is voice cloning.
         if VOICE_REF_RE.search(seg.full) and "text" not in ov and (
             self.explicit(seg, "audio") or any(a.kind == "audio" for a in self.ctx.attachments)
         ):
-            return self._b_style_transfer(seg, ov)
+            return self._b_clone_voice(seg, ov)
         text = ov.pop("text", None) or self.text_source(seg, explicit)
         if text is None and TRANSCRIPT_OF_RE.search(seg.text):
             # "read out the transcript of a1": transcribe first, then speak the result.
-            audios = self.resolve(seg, "speech_recognition", "audio", many=False)
+            audios = self.resolve(seg, by_role("transcribe"), "audio", many=False)
             if audios:
-                sr = self.add("speech_recognition", {"audio": audios[0]}, seg)
+                sr = self.add(by_role("transcribe"), {"audio": audios[0]}, seg)
                 text = Ref(sr.index, "text")
         if text is None:
-            raise NeedInput(ask_for_arg("text_to_speech", "text"), "need_arg", "text_to_speech", "text")
+            raise NeedInput(ask_for_arg(by_role("speak"), "text"), "need_arg", by_role("speak"), "text")
         lang = A.target_language(seg.text) if A.languages(seg.text) else None
-        task = self.add("text_to_speech", {"text": text, "language": lang, **ov}, seg)
+        task = self.add(by_role("speak"), {"text": text, "language": lang, **ov}, seg)
         return [task, *self._animate(seg, task)]
 
     def _animate(self, seg: Segment, voice: Task) -> list[Task]:
@@ -331,13 +327,13 @@ class Builder:
         images = self.explicit(seg, "image") or [a.id for a in self.ctx.attachments if a.kind == "image"]
         if not images:
             return []
-        return [self.add("talking_head", {"audio": Ref(voice.index), "image": images[0]}, seg)]
+        return [self.add(by_role("animate_face"), {"audio": Ref(voice.index), "image": images[0]}, seg)]
 
-    def _b_style_transfer(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_clone_voice(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         explicit = A.spoken_text(seg.text, seg.quotes)
         text = ov.pop("text", None) or self.text_source(seg, explicit)
         refs = ov.pop("reference", None)
-        refs = [refs] if refs else self.resolve(seg, "style_transfer", "audio", many=False)
+        refs = [refs] if refs else self.resolve(seg, by_role("clone_voice"), "audio", many=False)
         if not refs:
             raise NeedInput(
                 "To speak in someone's voice I need a short recording of that voice. Please attach one "
@@ -345,12 +341,12 @@ class Builder:
                 "need_file",
             )
         if text is None:
-            raise NeedInput(ask_for_arg("style_transfer", "text"), "need_arg", "style_transfer", "text")
-        return [self.add("style_transfer", {"text": text, "reference": refs[0], **ov}, seg)]
+            raise NeedInput(ask_for_arg(by_role("clone_voice"), "text"), "need_arg", by_role("clone_voice"), "text")
+        return [self.add(by_role("clone_voice"), {"text": text, "reference": refs[0], **ov}, seg)]
 
-    def _b_talking_head(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_animate_face(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         audio = ov.pop("audio", None)
-        audios = [audio] if audio else self.resolve(seg, "talking_head", "audio", many=False)
+        audios = [audio] if audio else self.resolve(seg, by_role("animate_face"), "audio", many=False)
         images = self.explicit(seg, "image") or [a.id for a in self.ctx.attachments if a.kind == "image"]
         if not images and self.ctx.latest("image") is not None and re.search(
             r"\b(this|that|the|my)\s+(picture|photo|image|portrait|face|pic|selfie)\b", seg.text, re.I
@@ -359,7 +355,7 @@ class Builder:
         image = images[0] if images else None
         spoken = A.spoken_text(seg.text, seg.quotes)
         if spoken and not self.explicit(seg, "audio") and not any(isinstance(a, Ref) for a in audios):
-            tts = self.add("text_to_speech", {"text": spoken}, seg)
+            tts = self.add(by_role("speak"), {"text": spoken}, seg)
             audios = [Ref(tts.index)]
         if not audios:
             raise NeedInput(
@@ -367,30 +363,30 @@ class Builder:
                 "face should say (in quotes).",
                 "need_file",
             )
-        return [self.add("talking_head", {"audio": audios[0], "image": image, **ov}, seg)]
+        return [self.add(by_role("animate_face"), {"audio": audios[0], "image": image, **ov}, seg)]
 
-    def _b_text_to_audio(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_make_sound(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         args = {"text": A.description(_spelled(seg.text), seg.quotes), "seconds": _clamp(A.seconds(seg.text), 60)}
-        return [self.add("text_to_audio", {**args, **ov}, seg)]
+        return [self.add(by_role("make_sound"), {**args, **ov}, seg)]
 
-    def _b_text_to_music(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_make_music(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         args = {
             "text": A.description(_spelled(seg.text), seg.quotes, music=True),
             "seconds": _clamp(A.seconds(seg.text), 120),
         }
-        return [self.add("text_to_music", {**args, **ov}, seg)]
+        return [self.add(by_role("make_music"), {**args, **ov}, seg)]
 
-    def _b_singing_synthesis(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+    def _b_sing(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
         lyr = A.lyrics(seg.text, seg.quotes)
         if lyr is None:
             src = self.text_source(seg, None) if re.search(r"\b(it|that|this|them)\b", seg.text, re.I) else None
             lyr = src if src is not None else DEFAULT_LYRICS
         args = {"lyrics": lyr, "notes": A.notes(seg.text), "tempo": A.tempo(seg.text)}
-        task = self.add("singing_synthesis", {**args, **ov}, seg)
+        task = self.add(by_role("sing"), {**args, **ov}, seg)
         return [task, *self._animate(seg, task)]
 
-    def _b_image_to_audio(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
-        return self._per_file(seg, "image_to_audio", self._simple_args(seg, "image_to_audio"), ov)
+    def _b_sound_for_image(self, seg: Segment, ov: dict[str, Any]) -> list[Task]:
+        return self._per_file(seg, by_role("sound_for_image"), self._simple_args(seg, by_role("sound_for_image")), ov)
 
 
 def _spelled(text: str) -> str:

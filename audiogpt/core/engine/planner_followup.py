@@ -16,10 +16,11 @@ from audiogpt.core.engine.planner_build import Context
 from audiogpt.core.engine.planner_intent import FIXED_RENDER_TOOLS, UNSUPPORTED_CHANGE
 from audiogpt.core.engine.planner_router import TOOL_CLASSES, Routed
 from audiogpt.core.engine.planner_text import PLACEHOLDER_RE, Segment, starts_with_action
+from audiogpt.core.engine.roles import by_role
 from audiogpt.core.tools import get_tool
 
 WEAK = 0.38  # a routing below this is too unsure to override the conversation's context
-REUSE_INPUT_TOOLS = frozenset({"speech_translation", "mono_to_binaural", "talking_head", "style_transfer"})
+REUSE_INPUT_TOOLS = frozenset({by_role("translate_speech"), by_role("spatialise"), by_role("animate_face"), by_role("clone_voice")})
 REPEAT_RE = re.compile(
     r"\b(same|again|likewise|as well|one more time|another one|redo|repeat|also for|do it for|do that for|"
     r"this one too|that one too|too)\b",
@@ -63,24 +64,24 @@ def follow_up(seg: Segment, r: Routed, ctx: Context) -> tuple[str, dict[str, Any
         return r.best, inputs_of(call)
     langs = A.languages(t)
     new_words = seg.quotes or A.spoken_text(t, [])
-    if langs and "speech_translation" in prev_tools and r.best in ("text_to_speech", "speech_translation") and not new_words:
+    if langs and by_role("translate_speech") in prev_tools and r.best in (by_role("speak"), by_role("translate_speech")) and not new_words:
         # "now into French and read it aloud" after a translation: translate again (and speak).
-        call = next(c for c in calls if c.name == "speech_translation")
+        call = next(c for c in calls if c.name == by_role("translate_speech"))
         return call.name, inputs_of(call)
     if langs and len(words) <= 6 and (weak or not starts_with_action(t)):
         for c in calls:
-            if c.name == "speech_translation":
+            if c.name == by_role("translate_speech"):
                 return c.name, {**inputs_of(c)}
-            if c.name == "speech_recognition" and not A.source_language_named(t):
+            if c.name == by_role("transcribe") and not A.source_language_named(t):
                 # "this but in German" after a transcript: the same recording, translated.
-                return "speech_translation", {**inputs_of(c)}
-            if c.name in ("text_to_speech", "speech_recognition"):
-                return c.name, {**inputs_of(c), **({"text": c.args.get("text")} if c.name == "text_to_speech" else {})}
+                return by_role("translate_speech"), {**inputs_of(c)}
+            if c.name in (by_role("speak"), by_role("transcribe")):
+                return c.name, {**inputs_of(c), **({"text": c.args.get("text")} if c.name == by_role("speak") else {})}
     secs = A.seconds(t)
     longer = re.search(r"\b(longer|shorter|extend|lengthen)\b", t, re.I)
     if (secs or longer) and len(words) <= 10:
         for c in calls:
-            if c.name in ("text_to_audio", "text_to_music", "image_to_audio") and (
+            if c.name in (by_role("make_sound"), by_role("make_music"), by_role("sound_for_image")) and (
                 weak or r.best == c.name or longer
             ):
                 ov = {k: v for k, v in c.args.items() if k != "seconds"}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from audiogpt.core.engine import planner_args as A
 from audiogpt.core.engine.planner_lang import LANGUAGE_CODES
 from audiogpt.core.engine.planner_text import FILLERS, PLACEHOLDER_RE, normalise_words
+from audiogpt.core.engine.roles import by_role
 
 if TYPE_CHECKING:
     from audiogpt.core.engine.planner_build import Context
@@ -166,15 +167,15 @@ UNSUPPORTED_CHANGE = re.compile(
 # Tools that render fixed content: a change of speed, pitch, volume or emotion is not one of their options.
 FIXED_RENDER_TOOLS = frozenset(
     {
-        "text_to_speech",
-        "style_transfer",
-        "speech_enhancement",
-        "speech_separation",
-        "mono_to_binaural",
-        "audio_inpainting",
-        "sound_extraction",
-        "talking_head",
-        "speech_translation",
+        by_role("speak"),
+        by_role("clone_voice"),
+        by_role("clean"),
+        by_role("split_speakers"),
+        by_role("spatialise"),
+        by_role("repair"),
+        by_role("extract_sound"),
+        by_role("animate_face"),
+        by_role("translate_speech"),
     }
 )
 
@@ -220,7 +221,7 @@ UNSUPPORTED_OP = re.compile(
 
 # --- shapes of asks that settle the class before (or instead of) the embedding -------------------
 
-GENERATORS = frozenset({"text_to_audio", "text_to_music", "singing_synthesis"})
+GENERATORS = frozenset({by_role("make_sound"), by_role("make_music"), by_role("sing")})
 AUDIO_OBJECT = re.compile(
     r"\b(?:generate|create|make|compose|produce|give\s+me|write|record)\s+(?:me\s+|us\s+)?(?:[\w-]+\s+){0,3}?"
     r"(?:songs?|tunes?|melod(?:y|ies)|music|beats?|jingles?|sounds?|noises?|sfx|ambiences?|soundscapes?|"

@@ -7,6 +7,8 @@ where an embedding would blur "Swedish" and "Swiss".
 
 from __future__ import annotations
 
+import re
+
 LANGUAGE_CODES: dict[str, str] = {
     "english": "en", "spanish": "es", "español": "es", "espanol": "es", "castilian": "es",
     "french": "fr", "français": "fr", "francais": "fr", "german": "de", "deutsch": "de",
@@ -44,3 +46,21 @@ def language_code(word: str) -> str | None:
 
 def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, code)
+
+
+# Words of other languages that English requests do not use: a clause with two or more of
+# them (or written in a non-Latin script) is routed with the multilingual view alone.
+_FOREIGN_WORDS = frozenset(
+    ["bitte", "diese", "dieser", "dieses", "diesen", "das", "die", "der", "und", "mit", "aus", "ein", "eine", "einen", "mir", "mich", "ich", "kannst", "kannst", "du", "sie", "ist", "sind", "was", "wie", "wann", "wird", "auf", "fur", "für", "von", "zu", "im", "ins", "por", "favor", "este", "esta", "estos", "esto", "qué", "que", "cuando", "cuándo", "una", "un", "el", "los", "las", "del", "con", "para", "puedes", "me", "mi", "ce", "cet", "cette", "ces", "est", "les", "des", "une", "pour", "avec", "dans", "quand", "moi", "mon", "ma", "peux", "tu", "vous", "qu'est", "questo", "questa", "il", "della", "per", "con", "puoi", "mio"]
+)
+_NON_LATIN = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_ENGLISH_WORDS = frozenset(["the", "this", "that", "what", "is", "are", "please", "can", "you", "me", "my", "it", "to", "of", "and", "with", "from", "for", "a", "an"])
+
+
+def is_english(text: str) -> bool:
+    if _NON_LATIN.search(text):
+        return False
+    words = re.findall(r"[\w']+", text.lower())
+    foreign = sum(w in _FOREIGN_WORDS and w not in _ENGLISH_WORDS for w in words)
+    english = sum(w in _ENGLISH_WORDS for w in words)
+    return not (foreign >= 2 and foreign > english) and not re.search(r"[äöüßñéèêàçìòù¿¡]", text.lower())

@@ -8,111 +8,81 @@ from __future__ import annotations
 
 import re
 
-# What each tool does, as the object of "I can ..." / "Should I ...?".
-TOOL_PHRASES: dict[str, str] = {
-    "speech_recognition": "transcribe the speech",
-    "speech_translation": "translate the speech into another language",
-    "text_to_speech": "read a text aloud",
-    "style_transfer": "say a text in the voice of a reference clip",
-    "speech_enhancement": "clean up the recording (remove noise and echo)",
-    "speech_separation": "split overlapping speakers into separate tracks",
-    "mono_to_binaural": "turn it into binaural 3D audio",
-    "audio_inpainting": "fill in a missing or damaged section",
-    "sound_extraction": "extract one described sound from the mix",
-    "target_sound_detection": "find when a described sound occurs",
-    "sound_detection": "tag all the sound events over time",
-    "talking_head": "make a talking-head video",
-    "text_to_audio": "generate a sound effect from a description",
-    "image_to_audio": "generate the sound of a picture",
-    "audio_to_text": "describe what can be heard",
-    "singing_synthesis": "sing lyrics",
-    "text_to_music": "compose music from a description",
-}
+from audiogpt.core.engine.roles import by_role
+from audiogpt.core.tools import TOOLS
 
-# Short labels for result summaries.
-TOOL_LABELS: dict[str, str] = {
-    "speech_recognition": "Transcript",
-    "speech_translation": "Translation",
-    "text_to_speech": "Speech",
-    "style_transfer": "Cloned-voice speech",
-    "speech_enhancement": "Cleaned-up audio",
-    "speech_separation": "Separated speakers",
-    "mono_to_binaural": "Binaural audio",
-    "audio_inpainting": "Repaired audio",
-    "sound_extraction": "Extracted sound",
-    "target_sound_detection": "Detections",
-    "sound_detection": "Sound events",
-    "talking_head": "Talking-head video",
-    "text_to_audio": "Sound effect",
-    "image_to_audio": "Sound for the picture",
-    "audio_to_text": "Description",
-    "singing_synthesis": "Singing",
-    "text_to_music": "Music",
-}
 
-QUOTED_RESULT_TOOLS = frozenset({"speech_recognition", "speech_translation", "audio_to_text"})
+def phrase(tool: str) -> str:
+    """What ``tool`` does, as the object of "I can ..." / "Should I ...?" (from the catalogue)."""
+    spec = TOOLS.get(tool) if tool in TOOLS else None
+    return spec.phrase if spec and spec.phrase else tool.replace("_", " ")
 
-CAPABILITIES = (
-    "I'm an audio assistant. Send me a recording, voice message or picture and I can: "
-    "transcribe or translate speech, clean up noisy speech, split overlapping speakers, "
-    "describe or tag the sounds in a clip, find when a sound happens, extract one sound from a mix, "
-    "repair gaps, make binaural 3D audio, read text aloud (also in a voice you provide), sing lyrics, "
-    "generate sound effects or music from a description, make a sound for a picture, "
-    "and animate a portrait into a talking-head video."
-)
 
-CHAT_REPLIES: dict[str, str] = {
-    "chat:greeting": "Hi! " + CAPABILITIES + " What would you like to do?",
-    "chat:thanks": "You're welcome! Anything else I can do with your audio?",
-    "chat:sharing": (
-        "I don't see a file attached yet. Attach a recording, voice message or picture and tell me "
-        "what to do with it."
-    ),
-    "chat:dismiss": "OK, no problem. Tell me whenever you need something done with audio.",
-    "chat:bye": "Bye! Come back any time you have audio to work on.",
-    "chat:capabilities": CAPABILITIES,
-    "chat:identity": (
-        "I'm AudioGPT, a bot (not a person) that runs speech, sound and music models for you. "
-        + CAPABILITIES
-    ),
-    "chat:offtopic": (
-        "Sorry, that's outside what I can do: I only work with audio (and pictures as input for sound "
-        "or talking-head videos). " + CAPABILITIES
-    ),
-}
+def label(tool: str) -> str:
+    """Heading of a tool's result in a summary ("Transcript")."""
+    spec = TOOLS.get(tool) if tool in TOOLS else None
+    return spec.label if spec and spec.label else tool.replace("_", " ").capitalize()
+
+
+def quotes_result(tool: str) -> bool:
+    return tool in TOOLS and TOOLS.get(tool).quote_result
+
+
+def capabilities() -> str:
+    """What I can do, one phrase per tool of this deployment's catalogue."""
+    phrases = [phrase(t.name) for t in TOOLS]
+    body = ", ".join(phrases[:-1]) + f", and {phrases[-1]}" if len(phrases) > 1 else "".join(phrases)
+    return f"I'm an audio assistant. Send me a recording, voice message or picture and I can: {body}."
+
+
+def chat_reply(cls: str) -> str:
+    """The sentence for a chat class (greeting, thanks, ...); capabilities come from the catalogue."""
+    caps = capabilities()
+    replies = {
+        "chat:greeting": "Hi! " + caps + " What would you like to do?",
+        "chat:thanks": "You're welcome! Anything else I can do with your audio?",
+        "chat:sharing": (
+            "I don't see a file attached yet. Attach a recording, voice message or picture and tell me "
+            "what to do with it."
+        ),
+        "chat:dismiss": "OK, no problem. Tell me whenever you need something done with audio.",
+        "chat:bye": "Bye! Come back any time you have audio to work on.",
+        "chat:capabilities": caps,
+        "chat:identity": (
+            "I'm AudioGPT, a bot (not a person) that runs speech, sound and music models for you. "
+            + caps
+        ),
+        "chat:offtopic": (
+            "Sorry, that's outside what I can do: I only work with audio (and pictures as input for sound "
+            "or talking-head videos). " + caps
+        ),
+    }
+    return replies[cls]
 
 def unsupported(request: str) -> str:
     """No tool does this: say so, quoting the request when it is short, and list what I can do."""
     request = request.strip()
     quoted = f" (\u201c{request}\u201d)" if 0 < len(request) <= 80 else ""
-    return f"Sorry, I can't do that{quoted}: I don't have a tool for it. " + CAPABILITIES
+    return f"Sorry, I can't do that{quoted}: I don't have a tool for it. " + capabilities()
 
 
 def ask_for_file(tool: str, kind: str) -> str:
     what = {"audio": "an audio file or voice message", "image": "a picture", "video": "a video"}.get(kind, "a file")
     return (
-        f"To {TOOL_PHRASES.get(tool, tool)} I need {what}, and I don't see one in this conversation yet. "
+        f"To {phrase(tool)} I need {what}, and I don't see one in this conversation yet. "
         "Please attach it and I'll get started."
     )
 
 
 def ask_for_arg(tool: str, arg: str) -> str:
-    questions = {
-        ("text_to_speech", "text"): "What text should I read aloud?",
-        ("style_transfer", "text"): "What should I say in that voice?",
-        ("singing_synthesis", "lyrics"): "What lyrics should I sing?",
-        ("sound_extraction", "query"): "Which sound should I extract (for example 'the dog barking')?",
-        ("target_sound_detection", "query"): "Which sound should I look for (for example 'a door slam')?",
-        ("text_to_audio", "text"): "What sound should I generate?",
-        ("text_to_music", "text"): "What kind of music should I compose?",
-        ("speech_translation", "target_language"): "Which language should I translate it into?",
-    }
-    return questions.get((tool, arg), f"I need a bit more detail to {TOOL_PHRASES.get(tool, tool)}: what {arg}?")
+    if tool in TOOLS:
+        return TOOLS.get(tool).question(arg)
+    return f"I need a bit more detail: what {arg}?"
 
 
 def clarify(options: list[str]) -> str:
     """A question naming each option; the tool name in brackets lets the next turn resolve 'the first'."""
-    parts = [f"{TOOL_PHRASES.get(t, t)} ({t})" for t in options]
+    parts = [f"{phrase(t)} ({t})" for t in options]
     body = ", ".join(parts[:-1]) + f" or {parts[-1]}" if len(parts) > 1 else parts[0]
     return f"Just to be sure: should I {body}?"
 
@@ -138,15 +108,17 @@ def what_to_do_with(ids: list[str]) -> str:
 
 
 def unknown_request() -> str:
-    return "I'm not sure what you'd like me to do. " + CAPABILITIES
+    return "I'm not sure what you'd like me to do. " + capabilities()
 
 
-LANGUAGE_NOTE = (
-    "I chat in English. For audio in other languages: I can transcribe speech (speech_recognition) and "
-    "translate what is said in a recording into another language such as Spanish, French, German, Italian, "
-    "Portuguese, Chinese or Japanese (speech_translation, optionally read aloud), and read a text aloud "
-    "(text_to_speech; English sounds best, other languages depend on the installed voice)."
-)
+def language_note() -> str:
+    asr, st, tts = by_role("transcribe"), by_role("translate_speech"), by_role("speak")
+    return (
+        f"I chat in English. For audio in other languages: I can transcribe speech ({asr}) and "
+        "translate what is said in a recording into another language such as Spanish, French, German, Italian, "
+        f"Portuguese, Chinese or Japanese ({st}, optionally read aloud), and read a text aloud "
+        f"({tts}; English sounds best, other languages depend on the installed voice)."
+    )
 
 
 def capability_answer(tool: str | None, needs_file: bool, languages: list[str] | None, unsupported_ask: bool) -> str:
@@ -154,23 +126,23 @@ def capability_answer(tool: str | None, needs_file: bool, languages: list[str] |
     (``languages``: the ones named, [] for languages in general, None when not about languages)."""
     if languages is not None:
         head = f"About {', '.join(languages)}: " if languages else ""
-        return head + LANGUAGE_NOTE + " Send me a recording (or the text to read) and tell me what to do with it."
+        return head + language_note() + " Send me a recording (or the text to read) and tell me what to do with it."
     if unsupported_ask:
-        return "No, sorry, I don't have a tool for that. " + CAPABILITIES
+        return "No, sorry, I don't have a tool for that. " + capabilities()
     if tool:
         how = (
             "Attach the file and tell me what you'd like."
             if needs_file
             else "Just tell me what you'd like, in as much detail as you want."
         )
-        return f"Yes, I can {TOOL_PHRASES.get(tool, tool)} ({tool}). {how}"
-    return CAPABILITIES
+        return f"Yes, I can {phrase(tool)} ({tool}). {how}"
+    return capabilities()
 
 
 def text_translation_reply(language: str | None) -> str:
     into = f" into {language}" if language else ""
     return (
-        f"I can't translate typed text{into}: my translation tool (speech_translation) works on speech "
+        f"I can't translate typed text{into}: my translation tool ({by_role('translate_speech')}) works on speech "
         f"recordings. Send me a voice message or audio file and I'll translate what is said{into} (and can read "
-        "the translation aloud). I can also read your text aloud as it is (text_to_speech)."
+        f"the translation aloud). I can also read your text aloud as it is ({by_role('speak')})."
     )

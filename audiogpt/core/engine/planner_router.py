@@ -1,14 +1,16 @@
-"""Route a request segment to a tool (or to chat / unsupported) by embedding similarity.
+"""Route a request segment to a tool (or to chat / unsupported) with a learned classifier.
 
-Why nearest exemplars instead of nearest description: a description is one
-phrasing; users come from many angles ("what is he saying", "type up my voice
-note", "I need the minutes as text"). Each class is scored by its closest
-exemplars (max blended with the mean of the top three, so one lucky neighbour
-does not win alone). Cheap lexical cues (a quoted text, an attached image, a
-language name) nudge scores a little; they never route on their own.
+Why a classifier (``intent_model``) and not nearest exemplars plus hand nudges per pair:
+users come from many angles ("what is he saying", "type up my voice note", "Transkribiere
+das"), and the decision between neighbouring tools has to weigh every exemplar, not the one
+that shares a noun. The classes, their exemplars and their descriptions all come from the
+catalogue (tools) and from ``planner_exemplars`` (chat and unsupported), so a new tool is
+routed as soon as its catalogue entry exists. Cheap facts the text alone cannot carry (is
+there an audio file at all? is a text quoted?) adjust the probabilities a little, stated
+in terms of catalogue fields, never of tool names.
 
-Without the MiniLM package the router falls back to a character n-gram
-embedding: worse, but the offline engine still works on a bare install.
+Without the MiniLM package the English view falls back to a character n-gram embedding;
+without the multilingual encoder both views use what is there.
 """
 
 from __future__ import annotations
@@ -17,24 +19,58 @@ import hashlib
 import os
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from audiogpt.core.engine.planner_args import azimuth, motion, target_language_named
-from audiogpt.core.engine.planner_exemplars import EXEMPLARS, NON_TOOL_CLASSES
-from audiogpt.core.engine.planner_text import first_verb, set_domain_vocabulary
-from audiogpt.core.tools import TOOLS
+from audiogpt.core.engine import intent_model as IM
+from audiogpt.core.engine.planner_exemplars import EXEMPLARS, NON_TOOL_CLASSES, RECORDINGS, SOUNDS
+from audiogpt.core.engine.planner_lang import is_english
+from audiogpt.core.engine.planner_text import routing_text, set_domain_vocabulary
+from audiogpt.core.tools import TOOLS, ToolSpec
 
-TOOL_CLASSES = tuple(t.name for t in TOOLS)
-# Tools that take words from the user (quoted text is for them).
-TEXT_TOOLS = frozenset({"text_to_speech", "style_transfer", "singing_synthesis", "talking_head"})
-# Required input kind of each tool that has one.
-REQUIRED_KIND = {
-    t.name: kind for t in TOOLS for (_, kind, required) in t.args.artifact_fields()[:1] if required
-}
+
+class _ToolNames:
+    """The catalogue's tool names, live (a tool registered at run time is one at once)."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in TOOLS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TOOLS.names())
+
+
+class _RequiredKind:
+    """Tool name -> kind of its first required artifact (``None``: it needs no file)."""
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return TOOLS.get(name).main_input if name in TOOLS else default
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(t.name, t.main_input) for t in TOOLS if t.main_input]
+
+
+TOOL_CLASSES = _ToolNames()
+REQUIRED_KIND = _RequiredKind()
+
+
+def takes_text(name: str) -> bool:
+    return name in TOOLS and TOOLS.get(name).takes_text
+
+
+def has_role(name: str, role: str) -> bool:
+    return name in TOOLS and role in TOOLS.get(name).roles
+
+
+def tool_for(role: str) -> str:
+    """Name of the tool that plays ``role`` ('' when this deployment has none)."""
+    spec = TOOLS.with_role(role)
+    return spec.name if spec else ""
+
+
 VOICE_REF_RE = re.compile(
     r"\b(my|his|her|their|your|this|that|same|the|whose|speaker'?s?|person'?s?|\w+'s)\s+(own\s+)?voice\b"
     r"(?![\s-]*(?:notes?|messages?|memos?|mails?|recordings?|clips?|files?|msgs?|overs?)\b)|"
@@ -42,9 +78,6 @@ VOICE_REF_RE = re.compile(
     r"\breference\b|\bin the style\b|\bsame speaker\b|\bthat speaker\b|\bthis speaker\b|\bimpersonat\w*",
     re.I,
 )
-VERB_WEIGHT = 0.1
-
-
 def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)).astype(np.float32)
 
@@ -127,10 +160,11 @@ def _cache_dir() -> Path:
 
 
 def _cached_embeddings(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    """Exemplar embeddings, kept on disk between runs (start-up drops from ~3 s to ~0.1 s).
+    """Exemplar embeddings, kept on disk between runs and filled in text by text.
 
-    The key covers the texts and the embedder (class and, for MiniLM, the weights file), so
-    any change to either recomputes. Any disk problem just means computing them again.
+    One file per embedder (class and, for MiniLM, the weights file's size and time) maps each
+    text to its vector, so a new catalogue entry embeds only its own exemplars. Any disk
+    problem just means computing them again.
     """
     folder = getattr(embedder, "folder", None)
     if folder is None:  # only the MiniLM model is slow enough to be worth a file
@@ -138,83 +172,160 @@ def _cached_embeddings(embedder: Embedder, texts: list[str]) -> np.ndarray:
     h = hashlib.sha256(type(embedder).__name__.encode())
     st = (Path(folder) / "model.safetensors").stat()
     h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update("\x1f".join(texts).encode())
-    path = _cache_dir() / f"router-{h.hexdigest()[:24]}.npy"
+    path = _cache_dir() / f"router-emb-{h.hexdigest()[:20]}.npz"
+    known: dict[str, np.ndarray] = {}
     try:
-        arr = np.load(path)
-        if arr.shape[0] == len(texts):
-            return arr
-    except (OSError, ValueError):
+        with np.load(path, allow_pickle=False) as z:
+            known = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+    except (OSError, ValueError, KeyError):
         pass
-    arr = np.asarray(embedder.embed(texts), dtype=np.float32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return arr
+    todo = list(dict.fromkeys(t for t in texts if t not in known))
+    if todo:
+        for t, v in zip(todo, np.asarray(embedder.embed(todo), dtype=np.float32), strict=True):
+            known[t] = v
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            keys = list(known)
+            np.savez(tmp, texts=np.asarray(keys), vectors=np.stack([known[k] for k in keys]))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
-def _verb_prior(texts: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
-    """P(class | request verb) over the exemplars, for verbs seen at least three times."""
-    counts: dict[str, dict[str, int]] = {}
-    for text, label in zip(texts, labels, strict=True):
-        v = first_verb(text.lower())
-        if v:
-            counts.setdefault(v, {}).setdefault(label, 0)
-            counts[v][label] += 1
-    prior = {}
-    for v, per in counts.items():
-        total = sum(per.values())
-        if total >= 3:
-            prior[v] = {c: n / total for c, n in per.items()}
-    return prior
+def _multilingual() -> Embedder | None:
+    from audiogpt.models.base import ModelNotInstalled
+    from audiogpt.models.text_embedding_multilingual import get_multilingual_embedder
+
+    try:
+        return get_multilingual_embedder()
+    except ModelNotInstalled:
+        return None
+
+
+# Deterministic augmentations: the frames people wrap a request in. Each exemplar gets one,
+# picked by hash, so the data grows by a known factor and every run trains the same model.
+_FRAMES = ("can you {x}", "please {x}", "{x} please", "could you {x} for me", "I want you to {x}",
+           "hey, {x}", "{x}, thanks", "I need you to {x}")
+
+
+def _typo(text: str, h: int) -> str:
+    words = text.split()
+    long = [i for i, w in enumerate(words) if len(w) >= 6 and w.isalpha()]
+    if not long:
+        return text
+    i = long[h % len(long)]
+    w = words[i]
+    j = 1 + (h // 7) % (len(w) - 2)
+    words[i] = w[:j] + w[j + 1 :]
+    return " ".join(words)
+
+
+def _augment(text: str) -> list[str]:
+    h = int(hashlib.md5(text.encode()).hexdigest()[:8], 16)
+    x = text[0].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text
+    return [_FRAMES[h % len(_FRAMES)].format(x=x), _typo(text, h)]
+
+
+def _key(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def training_examples(classes: list[str]) -> list[IM.Example]:
+    """Every routing example, from the catalogue and the engine's non-tool classes."""
+    index = {c: i for i, c in enumerate(classes)}
+    out: list[IM.Example] = []
+
+    def add(text: str, cls: str, weight: float = 1.0, aug: bool = True) -> None:
+        if cls not in index or not text.strip():
+            return
+        out.append(IM.Example(text, index[cls], weight))
+        if aug:
+            out.extend(IM.Example(a, index[cls], 0.5 * weight, source=text) for a in _augment(text) if a != text)
+
+    for spec in TOOLS:
+        for ex in spec.exemplars:
+            add(ex, spec.name)
+        for k, tpl in enumerate(spec.templates):
+            slot = SOUNDS if "{sound}" in tpl else RECORDINGS
+            for j, filler in enumerate(slot):
+                if (j + k) % 3 == 0:  # a third of the fillers per template: variety without flooding
+                    add(tpl.format(sound=filler, recording=filler), spec.name, 0.5, aug=False)
+        for sentence in re.split(r"(?<=[.)])\s+", spec.description):
+            if len(sentence) > 20:
+                add(sentence.strip(), spec.name, 0.5, aug=False)
+        for text, other in spec.contrasts:
+            add(text, other)
+    # A phrasing a tool claims is that tool's, even when the engine's lists decline it: a tool
+    # added later ("reverse the audio") takes over the requests that used to be unsupported.
+    claimed = {_key(ex) for spec in TOOLS for ex in spec.exemplars}
+    for cls in NON_TOOL_CLASSES:
+        for ex in EXEMPLARS.get(cls, ()):
+            if _key(ex) not in claimed:
+                add(ex, cls, aug=cls == "unsupported")
+    return out
+
+
+def _payload_fields(spec: ToolSpec) -> list[str]:
+    """Free-text arguments that take words as given (what to say, generate, look for), not settings."""
+    return [f for f in spec.args.text_fields() if "language" not in f and f != "voice"]
+
+
+PAYLOAD_MIN = 0.5  # how sure the router must be that an instruction takes words before a colon
 
 
 class Router:
-    """Scores segments against every class. Build once; ``route`` is thread-safe."""
+    """Scores segments against every class. Build once (per catalogue version); thread-safe."""
 
-    def __init__(self, embedder: Embedder | None = None) -> None:
+    def __init__(self, embedder: Embedder | None = None, multilingual: Embedder | bool | None = True) -> None:
         self._embedder = embedder
+        self._ml_arg = multilingual
+        self._ml: Embedder | None = None
         self._lock = threading.Lock()
-        self._ready = False
-        self.labels: np.ndarray
-        self.matrix: np.ndarray
-        self.mean: np.ndarray
-        self.verb_prior: dict[str, dict[str, float]] = {}
-        self.classes: list[str] = [*TOOL_CLASSES, *NON_TOOL_CLASSES]
+        self._version = -1
+        self.model: IM.IntentModel | None = None
+        self.classes: list[str] = []
+
+    @property
+    def report(self) -> IM.TrainReport:
+        self._build()
+        assert self.model is not None
+        return self.model.report
 
     def _build(self) -> None:
+        if self._version == TOOLS.version and self.model is not None:
+            return
         with self._lock:
-            if self._ready:
+            if self._version == TOOLS.version and self.model is not None:
                 return
             if self._embedder is None:
                 self._embedder = default_embedder()
-            texts: list[str] = []
-            labels: list[int] = []
-            for ci, cls in enumerate(self.classes):
-                ex = list(EXEMPLARS.get(cls, ()))
-                spec = next((t for t in TOOLS if t.name == cls), None)
-                if spec is not None:
-                    ex += [s.strip() for s in re.split(r"(?<=[.)])\s+", spec.description) if len(s) > 20]
-                texts += ex
-                labels += [ci] * len(ex)
-            raw = _cached_embeddings(self._embedder, texts)
-            # Centre on the exemplar mean: MiniLM vectors share a large common direction, and
-            # removing it spreads the similarities (wider margins between neighbouring tools).
-            self.mean = raw.mean(axis=0)
-            self.matrix = _unit(raw - self.mean)
-            self.labels = np.asarray(labels)
-            self.verb_prior = _verb_prior(texts, [self.classes[i] for i in labels])
+            if self._ml_arg is True:
+                self._ml = _multilingual()
+            elif self._ml_arg:
+                self._ml = self._ml_arg  # type: ignore[assignment]
+            classes = [*TOOLS.names(), *NON_TOOL_CLASSES]
+            examples = training_examples(classes)
+            texts = [e.text for e in examples]
+            en = _cached_embeddings(self._embedder, texts)
+            ml = np.asarray(self._ml.embed(texts), dtype=np.float32) if self._ml is not None else en
+            key = hashlib.sha256()
+            key.update(type(self._embedder).__name__.encode())
+            key.update(type(self._ml).__name__.encode())
+            key.update(repr((IM.L2, IM.ITERS, IM.LR)).encode())
+            key.update("\x1f".join(f"{e.label}:{e.weight}:{e.text}" for e in examples).encode())
+            key.update("\x1f".join(classes).encode())
+            cache = key.hexdigest()[:24] if getattr(self._embedder, "folder", None) else ""
+            self.model = IM.train(classes, examples, en, ml, cache_key=cache)
+            self.classes = classes
             vocab = {w for t in texts for w in re.findall(r"[a-z]+", t.lower())}
             vocab |= {w for t in TOOLS for w in re.findall(r"[a-z]+", t.description.lower())}
             set_domain_vocabulary(vocab)
-            self._ready = True
+            self._version = TOOLS.version
 
     def warm(self) -> None:
-        """Load the embedder and embed the exemplars now (else on first use)."""
+        """Load the embedders and fit (or load) the classifier now (else on first use)."""
         self._build()
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -226,82 +337,68 @@ class Router:
         if not texts:
             return []
         self._build()
-        vecs = _unit(self.embed(texts) - self.mean)
-        sims = vecs @ self.matrix.T  # (n, E)
+        assert self.model is not None and self._embedder is not None
+        english = [is_english(t) for t in texts]
+        en = np.asarray(self._embedder.embed(texts), dtype=np.float32)
+        ml = np.asarray(self._ml.embed(texts), dtype=np.float32) if self._ml is not None else en
+        if self._ml is None:
+            english = [True] * len(texts)
+        probs = IM.predict(self.model, en, ml, english)
         out: list[Routed] = []
         for i, text in enumerate(texts):
-            scores = self._class_scores(sims[i])
+            scores = {c: float(probs[i, j]) for j, c in enumerate(self.classes)}
             if cues is not None:
                 self._nudge(scores, text, cues[i])
             ranking = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
             out.append(Routed(ranking))
         return out
 
+    def takes_payload(self, head: str) -> bool:
+        """Does this instruction ask for a tool that takes words (to say, sing, generate, find)?
+
+        Decided by routing the instruction and reading the tool's argument model, so it holds in
+        every language the router reads and for any tool with a free-text argument.
+        """
+        asks = [s for s in re.split(r"(?<=[.!?。！？])\s*", head) if re.search(r"\w", s)] or [head]
+        for r in self.route_many([routing_text(a) for a in asks[-1:]]):
+            if r.best in TOOLS and r.best_score >= PAYLOAD_MIN and _payload_fields(TOOLS.get(r.best)):
+                return True
+        return False
+
     def route(self, text: str, cues: Cues | None = None) -> Routed:
         return self.route_many([text], [cues] if cues else None)[0]
 
-    def _class_scores(self, sim: np.ndarray) -> dict[str, float]:
-        scores: dict[str, float] = {}
-        for ci, cls in enumerate(self.classes):
-            s = np.sort(sim[self.labels == ci])[::-1]
-            if s.size == 0:
-                continue
-            top = s[:3]
-            scores[cls] = float(0.6 * top[0] + 0.4 * top.mean())
-        return scores
-
     def _nudge(self, scores: dict[str, float], text: str, cues: Cues) -> None:
-        """Small, explainable adjustments from facts the embedding does not see well."""
+        """Priors from the conversation that the words do not carry, applied as odds factors.
 
-        def add(cls: str, v: float) -> None:
-            if cls in scores:
-                scores[cls] += v
-
-        t = text.lower()
-        # The request verb, weighted by how the exemplars use it ("separate" -> separation).
-        verb = first_verb(t)
-        dist = self.verb_prior.get(verb or "")
-        if dist:
-            for cls, share in dist.items():
-                add(cls, VERB_WEIGHT * share)
-        # Quoted words are text to use verbatim: a text-taking tool is meant.
-        if cues.quoted:
-            for cls in TOOL_CLASSES:
-                add(cls, 0.04 if cls in TEXT_TOOLS else -0.04)
-        if cues.image_here:
-            add("image_to_audio", 0.06)
-            add("talking_head", 0.06)
-        # A tool whose required input does not exist anywhere is less likely meant.
-        for cls, kind in REQUIRED_KIND.items():
-            if cls == "talking_head":  # can speak given text first
+        Stated with catalogue fields (what a tool needs, whether it takes typed text), so they
+        hold for any tool, including one added later. The scores are renormalised afterwards,
+        so they stay probabilities.
+        """
+        for spec in TOOLS:
+            if spec.name not in scores:
                 continue
-            if (kind == "audio" and not cues.audio_any) or (kind == "image" and not cues.image_any):
-                add(cls, -0.08)
-        if cues.audio_here:  # with a recording attached, pure generators are less likely
-            for cls in ("text_to_audio", "text_to_music", "singing_synthesis"):
-                add(cls, -0.03)
-        if not (VOICE_REF_RE.search(t) or cues.voice_ref):  # voice cloning names whose voice to use
-            add("style_transfer", -0.05)
-        elif cues.audio_any:
-            add("style_transfer", 0.04)
-        if re.search(r"\b(sing|sings|sung|singing|lyrics)\b", t):
-            add("singing_synthesis", 0.03)
-        if re.search(r"\b(spoken|aloud|out loud|pronounce|pronounced|read (?:out|it|this|the))\b", t):
-            add("text_to_speech", 0.03)
-        if target_language_named(text):
-            add("speech_translation", 0.03)
-        elif not re.search(r"\b(translat\w*|interpret\w*|dub\w*|subtitles?|foreign)\b", t):
-            add("speech_translation", -0.05)  # a translation names a language or says 'translate'
-        # Word order the embedding blurs: "speech to text" is the opposite of "text to speech".
-        if re.search(r"\b(speech|voice|audio)[\s-]+(to|into)[\s-]+(text|words|writing)\b|\bstt\b", t):
-            add("speech_recognition", 0.06)
-        if re.search(r"\btext[\s-]+(to|into)[\s-]+(speech|voice|audio)\b|\btts\b", t):
-            add("text_to_speech", 0.06)
-        # Where a sound sits or how it moves around the listener is what binaural rendering sets.
-        if re.search(r"\b(?:binaural|3d|8d|spatiali[sz]\w*|spatial|surround|immersive)\b", t):
-            add("mono_to_binaural", 0.06)
-        elif motion(t) or azimuth(t) is not None:
-            add("mono_to_binaural", 0.07)
-        # Captioning is "describe"; the event tagger is about lists and times.
-        if re.search(r"\b(describe|description|caption|summari[sz]e)\b", t):
-            add("audio_to_text", 0.12)
+            need = spec.main_input
+            factor = 1.0
+            # A tool whose required input exists nowhere in the conversation is unlikely meant
+            # (a tool that takes typed text can make its own input first, e.g. speech for a face).
+            missing = (need == "audio" and not cues.audio_any) or (need == "image" and not cues.image_any)
+            if missing and not spec.takes_text:
+                factor *= 0.25
+            if need == "image" and cues.image_here:
+                factor *= 3.0
+            # A picture attached this turn (and no recording) is what "it" is about: a generator that
+            # needs no file is less likely meant than the tool that reads the picture.
+            if cues.image_here and not cues.audio_here and not need and not spec.takes_text:
+                factor *= 0.6
+            # Quoted words are text to use as given: a tool with a free-text argument is meant.
+            if cues.quoted:
+                factor *= 2.0 if _payload_fields(spec) else 0.6
+            # With a recording attached, a tool that needs no file (a pure generator) is less likely.
+            if cues.audio_here and not need and not spec.takes_text:
+                factor *= 0.7
+            scores[spec.name] *= factor
+        total = sum(scores.values())
+        if total > 0:
+            for k in scores:
+                scores[k] /= total

@@ -49,7 +49,7 @@ def segment_and_route(
     text: str, router: Router, cues_for: CuesFactory, kinds: dict[str, str] | None = None
 ) -> tuple[Protected, list[RoutedSegment]]:
     """Segments of ``text`` in order, each with its routing; ``kinds`` maps artifact ids to kinds."""
-    prot = protect(text)
+    prot = protect(text, takes_payload=router.takes_payload)
     # 1. sentences and strong pieces; quote-only sentences join the previous piece.
     pieces: list[str] = []
     chained: set[str] = set()  # pieces of a sentence split on 'then' / 'after that': each is an ask

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from audiogpt.core.engine.planner_lang import is_english
 
 PLACEHOLDER = "\u27e6{}\u27e7"  # ⟦0⟧: never typed by users, survives lowercasing
 PLACEHOLDER_RE = re.compile("\u27e6(\\d+)\u27e7")
@@ -162,8 +165,15 @@ class Protected:
         return [self.spans[int(m.group(1))] for m in PLACEHOLDER_RE.finditer(s)]
 
 
-def protect(text: str) -> Protected:
-    """Replace quoted text and 'cue: text' tails by placeholders so nothing splits or reroutes them."""
+def protect(text: str, takes_payload: Callable[[str], bool] | None = None) -> Protected:
+    """Replace quoted text and 'cue: text' tails by placeholders so nothing splits or reroutes them.
+
+    ``takes_payload(head)`` says whether an instruction asks for a tool that takes words
+    (what to say, sing, generate, look for). With it, the words after a colon (also the
+    full-width one) or on the lines after such an instruction are its payload, in any
+    language: "Lies diesen Satz vor: Der Zug fällt aus", "Can you read this out?\nThe
+    meeting moved to 3pm." Without it only English cue words open a colon payload.
+    """
     spans: list[str] = []
 
     def sub(m: re.Match[str]) -> str:
@@ -174,8 +184,9 @@ def protect(text: str) -> Protected:
     for pat in _QUOTE_PATTERNS:
         out = pat.sub(sub, out)
     # "read this aloud: Dear customers, ..." -> everything after the colon is the text.
-    m = re.search(r":\s+(?=\S)", out)
-    if m and not PLACEHOLDER_RE.search(out[m.end() :]) and _COLON_CUES.search(out[: m.start()]):
+    m = re.search(r"(?<!\d)[:：]\s*(?=\S)", out)
+    head = out[: m.start()] if m else ""
+    if m and not PLACEHOLDER_RE.search(out[m.end() :]) and (_COLON_CUES.search(head) or (takes_payload is not None and re.search(r"\w", head) and takes_payload(head))):
         tail = out[m.end() :]
         # Stop the spoken text where a clearly new request starts ("..., then make it binaural").
         stop = re.search(
@@ -189,6 +200,22 @@ def protect(text: str) -> Protected:
         if spoken.strip():
             spans.append(spoken.strip())
             out = out[: m.start()] + ": " + PLACEHOLDER.format(len(spans) - 1) + rest
+        return Protected(out, spans)
+    # "Can you read this out?\nThe dentist moved to Thursday.": the lines after the ask are its words,
+    # unless they ask for something themselves.
+    nl = re.search(r"\s*\n\s*(?=\S)", out)
+    if nl and takes_payload is not None and not PLACEHOLDER_RE.search(out):
+        head, tail = out[: nl.start()], out[nl.end() :]
+        if re.search(r"\w", head) and not starts_with_action(tail):
+            # The payload goes right after the sentence that asks for it, so that sentence gets it
+            # ("hey! can you read this out? my eyes hurt\n<text>": the ask is the second sentence).
+            parts = re.split(r"(?<=[.!?。！？])\s+", head.strip())
+            for i in range(len(parts) - 1, -1, -1):
+                if re.search(r"\w", parts[i]) and takes_payload(parts[i]):
+                    spans.append(tail.strip())
+                    ask = parts[i].rstrip(" .!?。！？") + ": " + PLACEHOLDER.format(len(spans) - 1) + "."
+                    out = " ".join([*parts[:i], ask, *parts[i + 1 :]])
+                    break
     return Protected(out, spans)
 
 
@@ -268,7 +295,9 @@ def routing_text(segment: str, kinds: dict[str, str] | None = None) -> str:
         s,
         flags=re.I,
     )
-    s = normalise_words(s)
+    # Typo fixing and lowercasing are for English: they would "correct" German words into English
+    # ones, and the multilingual encoder reads German nouns better capitalised.
+    s = normalise_words(s) if is_english(s) else s
     s = re.sub(r"\s+", " ", s).strip(" ,.;")
     return s or segment.strip().lower()
 

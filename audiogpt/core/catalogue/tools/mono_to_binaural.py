@@ -70,6 +70,13 @@ SPEC = ToolSpec(
         'make the audio file binaural',
         'make the video binaural',
         'make the each track binaural',
+        'Mach daraus binaurales 3D-Audio',
+        'Convierte este audio en sonido binaural 3D',
+        'Rends ce son binaural pour le casque',
+        '把这段音频变成双耳立体声',
+        'Render the monaural audio as binaural audio for headphone listening.',
+        'Spatialize this mono recording so the source sits to the left.',
+        'Convert the single-channel recording into a two-ear 3D version.',
     ),
     templates=(
         'make the {recording} binaural',

@@ -29,6 +29,7 @@ SPEC = ToolSpec(
     quote_result=False,
     per_file=False,
     takes_text=True,
+    questions=(('lyrics', 'What lyrics should I sing?'),),
     order=160,
     exemplars=(
         'sing something',
@@ -47,6 +48,12 @@ SPEC = ToolSpec(
         'perform these lyrics as a song with vocals',
         'sing the chorus',
         'sing something for me',
+        'Sing diesen Text: Alles Gute zum Geburtstag',
+        'Canta esta letra: feliz cumpleaños',
+        'Chante ces paroles',
+        '唱出这段歌词：祝你生日快乐',
+        'Synthesize a singing voice for the given lyrics and notes.',
+        'Generate a sung performance of these lyrics.',
     ),
     templates=(),
 )

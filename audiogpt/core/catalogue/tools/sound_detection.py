@@ -60,6 +60,13 @@ SPEC = ToolSpec(
         'tag the sound events in the audio file',
         'tag the sound events in the video',
         'tag the sound events in the each track',
+        'Welche Geräusche sind in dieser Aufnahme zu hören und wann?',
+        'Etiqueta todos los sonidos de este audio',
+        'Liste tous les événements sonores de cet extrait',
+        '检测这段音频里所有的声音事件',
+        'Detect all sound events in the audio and give their onset and offset times.',
+        'List every acoustic event with its start and end time.',
+        'Tag the audio with the sound event classes present and when they occur.',
     ),
     templates=(
         'tag the sound events in the {recording}',

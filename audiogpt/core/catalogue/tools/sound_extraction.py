@@ -29,6 +29,7 @@ SPEC = ToolSpec(
     quote_result=False,
     per_file=True,
     takes_text=False,
+    questions=(('query', "Which sound should I extract (for example 'the dog barking')?"),),
     order=90,
     exemplars=(
         'extract the dog barking from this recording',
@@ -74,6 +75,14 @@ SPEC = ToolSpec(
         'separate the crowd from the rest of the mix',
         'give me waves on its own',
         'extract the bass',
+        'Extrahiere das Hundebellen aus der Aufnahme',
+        'Extrae solo el sonido de la guitarra',
+        'Isole le bruit de la sirène',
+        '把录音里的鸟叫声提取出来',
+        'Extract the sound that matches the given description from the audio mixture.',
+        'Separate the target sound described by the text query from the mixture.',
+        'Given an audio mixture and a text description, output the isolated target sound.',
+        'Remove everything from the mix except the sound described.',
     ),
     templates=(
         'extract {sound}',

@@ -68,6 +68,13 @@ SPEC = ToolSpec(
         'separate the speakers in the audio file',
         'split the video into one track per speaker',
         'separate the speakers in the each track',
+        'Trenne die Sprecher in dieser Aufnahme',
+        'Separa las voces de esta grabación',
+        'Sépare les voix des deux personnes',
+        '把录音里的两个说话人分开',
+        'Separate the mixed speech into individual speaker signals.',
+        "Given a two-speaker mixture, output each speaker's voice separately.",
+        'Recover the individual voices from this overlapped speech.',
     ),
     templates=(
         'separate the speakers in the {recording}',

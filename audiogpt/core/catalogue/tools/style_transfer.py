@@ -29,6 +29,7 @@ SPEC = ToolSpec(
     quote_result=False,
     per_file=False,
     takes_text=True,
+    questions=(('text', 'What should I say in that voice?'),),
     order=40,
     exemplars=(
         'say something in my voice',
@@ -51,6 +52,13 @@ SPEC = ToolSpec(
         'read something aloud using the voice from my voice note',
         'talk like the guy in this recording and say something',
         'same voice as this clip, saying something',
+        'Sag diesen Text mit meiner Stimme',
+        'Di esta frase con la voz de esta grabación',
+        'Dis cette phrase avec ma voix',
+        '用这段录音里的声音说这句话',
+        'Speak the given text in the voice of the reference speaker.',
+        'Clone the voice from the reference clip and read this sentence with it.',
+        'Synthesize this text so that it sounds like the speaker in the recording.',
     ),
     templates=(),
 )

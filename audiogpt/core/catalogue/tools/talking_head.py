@@ -45,6 +45,13 @@ SPEC = ToolSpec(
         'make her mouth move to the audio',
         'make a video of a virtual presenter reading this',
         'make this picture say something',
+        'Erstelle ein Video, in dem dieses Porträt spricht',
+        'Haz que esta foto hable con este audio',
+        "Anime ce portrait pour qu'il parle",
+        '让这张照片里的人开口说话',
+        'Generate a video of the portrait speaking the given audio.',
+        'Animate the face in the image so its lips follow the speech.',
+        'Create a lip-synced talking-face video from this photo and voice recording.',
     ),
     templates=(),
 )

@@ -29,6 +29,7 @@ SPEC = ToolSpec(
     quote_result=False,
     per_file=True,
     takes_text=False,
+    questions=(('query', "Which sound should I look for (for example 'a door slam')?"),),
     order=100,
     exemplars=(
         'does anyone laugh in this recording',
@@ -82,6 +83,15 @@ SPEC = ToolSpec(
         'at which second does the crowd start',
         'mark the moments with waves',
         'when does the bass happen',
+        'Wann bellt der Hund in dieser Aufnahme?',
+        '¿En qué momento suena la alarma?',
+        'À quel moment entend-on la sirène ?',
+        '狗叫声在什么时候出现？',
+        'Given the audio and a text query, return the time boundaries where the queried event occurs.',
+        'Output the onset and offset times of the sound described by the query.',
+        'Locate the queried sound event in time.',
+        'Report the time segments in which the given sound is present.',
+        'At which timestamps does the described sound appear?',
     ),
     templates=(
         'when does {sound} happen',
