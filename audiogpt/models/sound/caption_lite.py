@@ -20,6 +20,7 @@ from audiogpt.models.sound.common import check_audio, is_silent
 from audiogpt.models.sound.detect_lite import YamnetTargetDetection, all_events
 from audiogpt.models.sound.events import Event, prominence
 from audiogpt.models.sound.labels import LabelIndex, label_index
+from audiogpt.models.sound.ontology import is_ancestor
 
 TAG = "lite: composed from yamnet-int8 sound events"
 BACKGROUND_COVER = 0.6  # a label sounding this much of the clip is the backdrop
@@ -251,6 +252,28 @@ def compose(sounds: list[Sound], duration: float) -> str:
     return _cap(first) + f", then {parts[1]}. Later, {parts[2]}."
 
 
+def music_character(found: list[tuple[str, list[Event]]], limit: int = 2) -> str:
+    """"piano and guitar" / "jazz": the most specific music labels that fired, for a music caption.
+
+    AudioSet files instruments and styles under "Music"; the ranked event list already puts
+    the specific ones first, so the first one or two below "Music" say what kind of music it is.
+    """
+    names: list[str] = []
+    used: list[str] = []
+    for label, _evs in found:
+        if any(is_ancestor(label, u) for u in used):  # "flute", not "flute and wind instrument"
+            continue
+        if label != "Music" and is_ancestor("Music", label) and label not in ("Musical instrument",):
+            used.append(label)
+            noun = label.split(",")[0].strip()
+            noun = noun if noun[:1].isupper() and noun.isupper() else noun.lower()
+            if noun not in names:
+                names.append(noun)
+        if len(names) >= limit:
+            break
+    return " and ".join(names)
+
+
 class YamnetCaption(YamnetTargetDetection):
     """One or two sentences about what is heard, composed from detected events."""
 
@@ -273,6 +296,10 @@ class YamnetCaption(YamnetTargetDetection):
         sounds = fold(found, label_index(model.labels), scores.level_db)
         sounds.sort(key=lambda s: -prominence(s.events))
         caption = compose(sounds, audio.duration)
+        if caption.startswith("Music plays"):
+            kind = music_character(found)
+            if kind:
+                caption = caption.replace("Music plays", f"Music plays ({kind})", 1)
         data.update(caption=caption, sounds=[{"label": s.label, "seconds": round(s.cover, 2), "count": len(s.events),
                                               "level_db": round(s.level_db, 1)} for s in sounds])
         return BackendResult(text=f"{caption} ({TAG})", data=data)

@@ -18,7 +18,32 @@ streaming model with a fixed delay of three hops (1,440 samples: the STFT
 overlap plus two frames of look-ahead), which is trimmed so the output lines
 up with the input. Each clip gets a fresh state: the model's recurrent state
 and running normalisation would otherwise carry one user's noise into the next
-clip. The Rust code panics (aborting the process) on a bad model path, so the
+clip.
+
+Measured on real noisy speech (``bench/real.py``, 8 clips: 6 VoiceBank-DEMAND, DeepFilterNet's
+and PESQ's 0 dB pairs), the plain integration gained +3.5 dB SI-SDR on average and made one
+short clip 5.9 dB *worse*. Alignment was checked (cross-correlation lag 0 against the clean
+reference) and the 16 -> 48 kHz resampling round trip is > 40 dB clean, so neither was the
+cause; the post-filter (beta 0.02/0.05) and attenuation limits (12-30 dB) changed little. Two
+things did matter, both about the model's running state:
+
+- **warm start**: the model normalises its features with running means that start from fixed
+  values and take about a second to settle, and its GRUs start empty. On a 2 s clip the whole
+  clip is spent settling. So the state is first run over the clip's opening (up to
+  :data:`WARMUP_S`, the output discarded) and then over the clip: the worst clip went from
+  -5.9 to +1.3 dB, the mean from +3.5 to +4.7 dB.
+- **level**: the same clip 10 dB louder or quieter scored 5-9 dB apart, so the input is scaled
+  to :data:`TARGET_RMS_DBFS` (loudest frames) for the model and scaled back after.
+
+And a guard, since there is no clean reference at run time: "worse than the input" is judged
+by a reference-free proxy (:func:`judge`): in the input's loudest 30 % of 10 ms frames (where
+the speech is) the output must keep at least :data:`MIN_KEPT_DB` of the energy and correlate
+with the input at least :data:`MIN_CORRELATION`. Failing either means the model took speech
+out, not noise; the answer then returns the input with the background only lowered by mixing
+(:data:`FALLBACK_MIX`) and says so. The proxy catches gross failures (speech removed, garbage),
+not a subtle 2 dB loss: no reference-free figure separated those on the real clips.
+
+The Rust code panics (aborting the process) on a bad model path, so the
 tarball is checked (exists, SHA-256 matches the wheel's pin) before it is
 handed over.
 """
@@ -53,6 +78,12 @@ log = logging.getLogger(__name__)
 MODEL_RATE = 48_000
 DELAY_HOPS = 3  # (fft 960 - hop 480) + 2 look-ahead hops = 1,440 samples, measured by cross-correlation
 SILENCE_PEAK = 1e-4
+WARMUP_S = 3.0  # the state is first run over this much of the clip's opening (see the module doc)
+TARGET_RMS_DBFS = -30.0  # level of the loudest frames the model is fed at
+MIN_KEPT_DB = -12.0  # output energy in the speech frames below this (vs the input): speech was removed
+MIN_CORRELATION = 0.3  # output that correlates less with the input is not the input's speech
+FALLBACK_MIX = 0.5  # fallback output: this much of the input plus the rest of the model's output
+METHOD = "DeepFilterNet3, warm-started state, level-normalised, with a reference-free safety check"
 MAX_DURATION_S = 1800.0
 _SYMBOLS = ("df_create", "df_get_frame_length", "df_process_frame", "df_free")
 _LIB_NAMES = {"linux": "libdeepfilter.so", "darwin": "libdeepfilter.dylib", "win32": "deepfilter.dll"}
@@ -143,13 +174,20 @@ class DeepFilterRuntime:
     def release(self, st: int) -> None:
         self.lib.df_free(ctypes.c_void_p(st))
 
-    def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Enhance 48 kHz mono ``x``: ``(output aligned to x, local SNR per 10 ms frame)``."""
+    def process(self, x: np.ndarray, warmup: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Enhance 48 kHz mono ``x``: ``(output aligned to x, local SNR per 10 ms frame)``.
+
+        With ``warmup``, the state first runs over ``x[:warmup]`` (output discarded), so the
+        running normalisation and recurrent state have settled when the clip proper starts.
+        """
         hop = self.hop
         delay = DELAY_HOPS * hop
-        n_frames = -(-(x.size + delay) // hop)
+        warm = min(max(0, warmup), x.size)
+        lead = -(-warm // hop) * hop  # whole frames, so the clip proper starts on a frame boundary
+        n_frames = -(-(lead + x.size + delay) // hop)
         padded = np.zeros(n_frames * hop, dtype=np.float32)
-        padded[: x.size] = x
+        padded[:warm] = x[:warm]
+        padded[lead : lead + x.size] = x
         out = np.zeros_like(padded)
         lsnr = np.zeros(n_frames, dtype=np.float32)
         f32p = ctypes.POINTER(ctypes.c_float)
@@ -164,7 +202,8 @@ class DeepFilterRuntime:
                 lsnr[i] = proc(st, ctypes.cast(base_in + i * step, f32p), ctypes.cast(base_out + i * step, f32p))
         finally:
             self.release(raw)
-        return out[delay : delay + x.size], lsnr
+        skip = lead // hop
+        return out[lead + delay : lead + delay + x.size], lsnr[skip:]
 
     def close(self) -> None:
         with self._lock:
@@ -175,6 +214,46 @@ class DeepFilterRuntime:
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
         with contextlib.suppress(Exception):
             self.close()
+
+
+def active_frames(x: np.ndarray, frame: int = 480, share: float = 0.3) -> np.ndarray:
+    """Mask of the loudest ``share`` of ``frame``-sample frames (where the speech is, in noisy speech)."""
+    n = x.size // frame
+    if n == 0:
+        return np.ones(0, bool)
+    energy = (x[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
+    return energy >= np.quantile(energy, 1.0 - share)
+
+
+def level_gain(x: np.ndarray, target_dbfs: float = TARGET_RMS_DBFS) -> float:
+    """Gain that brings the loudest frames of ``x`` to ``target_dbfs`` RMS (bounded to +-40 dB)."""
+    act = active_frames(x)
+    n = act.size * 480
+    frames = x[:n].reshape(-1, 480) if n else x.reshape(1, -1)
+    rms = float(np.sqrt(np.mean(frames[act] ** 2))) if n and act.any() else float(np.sqrt(np.mean(x**2)))
+    if rms <= 0:
+        return 1.0
+    return float(np.clip(10 ** (target_dbfs / 20) / rms, 0.01, 100.0))
+
+
+def judge(x: np.ndarray, y: np.ndarray) -> tuple[bool, dict[str, float]]:
+    """Reference-free check that ``y`` still holds ``x``'s speech: ``(ok, figures)``.
+
+    Energy kept in the input's loudest frames (noise removal takes a few dB there, speech
+    removal takes much more) and the correlation of output with input (the speech is most of
+    the input's energy in those frames, so a faithful output correlates strongly).
+    """
+    act = active_frames(x)
+    n = act.size * 480
+    if not n or not act.any():
+        return True, {}
+    xa = x[:n].reshape(-1, 480)[act].astype(np.float64)
+    ya = y[:n].reshape(-1, 480)[act].astype(np.float64)
+    ex, ey = float((xa**2).sum()), float((ya**2).sum())
+    kept = 10 * np.log10(max(ey, 1e-20) / max(ex, 1e-20))
+    corr = float((xa * ya).sum() / np.sqrt(max(ex * ey, 1e-30)))
+    figures = {"speech_energy_kept_db": round(kept, 1), "correlation_with_input": round(corr, 3)}
+    return kept >= MIN_KEPT_DB and corr >= MIN_CORRELATION, figures
 
 
 class DeepFilterNet3Lite(CheckedBackend):
@@ -255,7 +334,15 @@ class DeepFilterNet3Lite(CheckedBackend):
                 data=data,
             )
         t0 = time.perf_counter()
-        y48, lsnr = model.process(x)
+        gain = level_gain(x)
+        y48, lsnr = model.process(x * gain, warmup=round(WARMUP_S * MODEL_RATE))
+        y48 = (y48 / gain).astype(np.float32)
+        ok, figures = judge(x, y48)
+        if not ok:  # the model took speech out: keep the input, only lowered noise by mixing
+            y48 = (FALLBACK_MIX * x + (1.0 - FALLBACK_MIX) * y48).astype(np.float32)
+            ok2, _ = judge(x, y48)
+            if not ok2:
+                y48 = x.astype(np.float32)
         took = time.perf_counter() - t0
         y = to_mono_rate(Audio(y48, MODEL_RATE), sr) if sr != MODEL_RATE else y48
         y = np.clip(y[: audio.frames], -1.0, 1.0).astype(np.float32)
@@ -266,10 +353,18 @@ class DeepFilterNet3Lite(CheckedBackend):
             "seconds": round(took, 3),
             "rtf": round(took / max(duration, 1e-9), 4),
             "median_local_snr_db": round(float(np.median(speech)), 1) if speech.size else None,
+            "method": METHOD, "fallback": not ok, "level_gain_db": round(20 * float(np.log10(gain)), 1),
+            **figures,
         })
         mono = " (the stereo input was mixed to mono)" if audio.channels > 1 else ""
+        if not ok:
+            text = (f"DeepFilterNet3 would have removed speech from the {duration:.1f} s clip (it kept only "
+                    f"{figures.get('speech_energy_kept_db', 0):.0f} dB of the speech-frame energy), so this is "
+                    f"the input with the model's output mixed in, not a clean result ({METHOD}){mono}.")
+        else:
+            text = f"Removed the background noise from the {duration:.1f} s clip ({METHOD}){mono}."
         return BackendResult(
-            text=f"Removed the background noise from the {duration:.1f} s clip with DeepFilterNet3{mono}.",
+            text=text,
             outputs=[OutputFile(name="enhanced", audio=Audio(y, sr),
                                 description="The speech with background noise suppressed.")],
             data=data,
