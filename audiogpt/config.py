@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, description="Seconds one LLM call may take.")
     llm_max_retries: int = Field(1, description="Retries of a failed LLM HTTP call.")
     max_steps: int = Field(6, description="Most LLM steps (tool rounds) in one turn.")
+    max_calls_per_step: int = Field(4, description="Most tool calls one LLM step may run; further calls are refused (0 = no limit).")
+    max_calls_per_turn: int = Field(12, description="Most tool calls one turn may run over all its steps (0 = no limit).")
     history_turns: int = Field(8, description="Earlier turns of the conversation shown to the LLM.")
 
     # --- jobs and models ---
@@ -202,6 +204,11 @@ class Settings(BaseSettings):
         True, validation_alias=AliasChoices("SLACK_ASSISTANT_STATUS", "AUDIOGPT_SLACK_ASSISTANT_STATUS"),
         description="Show progress with assistant.threads.setStatus where Slack allows it (else a 'working' message).",
     )
+    slack_oauth_max_states: int = Field(
+        1000, validation_alias=AliasChoices("SLACK_OAUTH_MAX_STATES", "AUDIOGPT_SLACK_OAUTH_MAX_STATES"),
+        description="OAuth: most install links (one-time states) kept at once; each GET /slack/install issues one, "
+                    "so beyond this the oldest are dropped (the table cannot grow without bound).",
+    )
     # (slack settings: end)
 
     # --- scale-out ---
@@ -238,6 +245,9 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(0, description="Port of a standalone /healthz, /readyz and /metrics server (0 = off; the Slack HTTP server mounts them anyway).")
     metrics_host: str = Field("0.0.0.0", description="Address of the standalone /healthz, /readyz and /metrics server.")
+    ops_token: SecretStr | None = Field(
+        None, description="Bearer token /readyz and /metrics then require on every listener; unset = they are served "
+                          "only on the metrics port, never on the Slack HTTP listener (which keeps /healthz).")
     log_json: bool = Field(False, description="Write logs as one JSON object a line (job and conversation ids, no secrets).")
     # (scale settings: end)
 

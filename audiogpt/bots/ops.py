@@ -4,8 +4,13 @@
 liveness probe); ``/readyz`` says it can serve (the database answers, the job
 runner is connected) so traffic and Kubernetes readiness follow it; ``/metrics``
 is Prometheus text. :func:`ops_routes` gives the routes to mount on an aiohttp
-app (the Slack HTTP server does), :func:`start_ops_server` serves them alone on
-``AUDIOGPT_METRICS_PORT`` (Discord-only or worker processes).
+app, :func:`start_ops_server` serves them alone on ``AUDIOGPT_METRICS_PORT``.
+
+``/readyz`` and ``/metrics`` tell whoever asks how busy the deployment is and whether its
+database answers, so they are not for the internet: the Slack HTTP listener is public (Slack
+must reach it) and serves only ``/healthz`` unless ``AUDIOGPT_OPS_TOKEN`` is set, and with a
+token set every listener wants ``Authorization: Bearer <token>`` for them. A source-address
+check would not do: behind a reverse proxy on the same host every request comes from loopback.
 
 :class:`JsonFormatter` writes one JSON object a line with the job, turn and
 conversation ids of the work in progress (``core.metrics.log_context``), and
@@ -15,6 +20,7 @@ scrubs anything that looks like a credential, whatever the message says.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from datetime import UTC, datetime
@@ -32,11 +38,41 @@ log = logging.getLogger(__name__)
 APP_KEY: web.AppKey[Any] = web.AppKey("audiogpt_app", object)
 
 
-def ops_routes(app: Any) -> list[web.RouteDef]:
-    """Routes for ``/healthz``, ``/readyz`` and ``/metrics`` bound to an :class:`~audiogpt.core.app.App`."""
+def ops_token(settings: Any) -> str | None:
+    """The ``AUDIOGPT_OPS_TOKEN`` value, or None when unset or empty."""
+    token = getattr(settings, "ops_token", None)
+    value = token.get_secret_value() if token is not None else ""
+    return value or None
+
+
+def bearer_ok(request: web.Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def ops_routes(app: Any, *, token: str | None = None, public: bool = False) -> list[web.RouteDef]:
+    """Routes for ``/healthz``, ``/readyz`` and ``/metrics`` bound to an :class:`~audiogpt.core.app.App`.
+
+    ``token``: ``/readyz`` and ``/metrics`` answer 401 without it. ``public``: a listener the
+    internet reaches (Slack's); without a token only ``/healthz`` is mounted there. ``/healthz``
+    says nothing but "alive", so load balancers probe it without credentials.
+    """
 
     async def healthz(_req: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    def guarded(view: Any) -> Any:
+        if token is None:
+            return view
+
+        async def check(req: web.Request) -> web.StreamResponse:
+            if not bearer_ok(req, token):
+                return web.json_response({"error": "unauthorized"}, status=401,
+                                         headers={"WWW-Authenticate": 'Bearer realm="audiogpt-ops"'})
+            return await view(req)
+
+        return check
 
     async def readyz(_req: web.Request) -> web.Response:
         checks = await readiness(app)
@@ -48,7 +84,10 @@ def ops_routes(app: Any) -> list[web.RouteDef]:
         body = generate_latest(metrics.REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    return [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_view)]
+    routes = [web.get("/healthz", healthz)]
+    if token is not None or not public:
+        routes += [web.get("/readyz", guarded(readyz)), web.get("/metrics", guarded(metrics_view))]
+    return routes
 
 
 async def readiness(app: Any, timeout: float = 2.0) -> dict[str, bool]:
@@ -82,7 +121,7 @@ async def refresh_metrics(app: Any) -> None:
 def make_ops_app(app: Any) -> web.Application:
     web_app = web.Application()
     web_app[APP_KEY] = app
-    web_app.add_routes(ops_routes(app))
+    web_app.add_routes(ops_routes(app, token=ops_token(getattr(app, "settings", None))))
     return web_app
 
 

@@ -248,11 +248,17 @@ class SQLInstallationStore(AsyncInstallationStore):
 
 
 class SQLOAuthStateStore(AsyncOAuthStateStore):
-    """One-time OAuth ``state`` values; a state is valid once, for ``expiration_seconds``."""
+    """One-time OAuth ``state`` values; a state is valid once, for ``expiration_seconds``.
 
-    def __init__(self, db: Database, expiration_seconds: int = 600) -> None:
+    Anyone may GET ``/slack/install`` and each visit issues a state, so the table is bounded:
+    expired states go on every issue, and beyond ``max_states`` live ones the oldest go too
+    (a flood can then only make a slow installer start again, never fill the database).
+    """
+
+    def __init__(self, db: Database, expiration_seconds: int = 600, max_states: int = 1000) -> None:
         self.db = db
         self.expiration_seconds = expiration_seconds
+        self.max_states = max(1, max_states)
 
     @property
     def logger(self) -> logging.Logger:
@@ -264,6 +270,15 @@ class SQLOAuthStateStore(AsyncOAuthStateStore):
         async with self.db.sessions() as s:
             await s.execute(delete(SlackOAuthState).where(SlackOAuthState.expire_at < now))
             s.add(SlackOAuthState(state=state, expire_at=now + timedelta(seconds=self.expiration_seconds)))
+            await s.flush()
+            # the newest max_states stay: the id of the oldest of them bounds what goes
+            keep_from = (await s.execute(select(SlackOAuthState.id).order_by(SlackOAuthState.id.desc())
+                                         .offset(self.max_states - 1).limit(1))).scalar_one_or_none()
+            if keep_from is not None:
+                dropped = await s.execute(delete(SlackOAuthState).where(SlackOAuthState.id < keep_from))
+                if dropped.rowcount:
+                    log.warning("more than %d Slack install links outstanding; dropped the %d oldest",
+                                self.max_states, dropped.rowcount)
             await s.commit()
         return state
 

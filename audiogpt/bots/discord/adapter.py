@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit outside boosted guilds (DMs included)
 FAILED = "Sorry, something went wrong on my side; please try again."
 NOT_POSTED = "Sorry, Discord refused my answer here just now; it is saved and will be posted when I restart."
+THREAD_EXISTS = 160004  # Discord's "A thread has already been created for this message"
 
 
 def thread_name(text: str) -> str:
@@ -230,16 +231,39 @@ class DiscordAdapter:
                             reference=reference)
 
     async def _open_thread(self, message: discord.Message, text: str, voice: bool) -> Any:
-        """The thread on ``message`` (created now, or earlier by a delivery of the same event); None to go inline."""
+        """The thread on ``message``: the one already started on it, else a new one; None to go inline.
+
+        A MESSAGE_CREATE replayed after a gateway RESUME comes after its thread was made, and a
+        thread on a message has the message's id, so the gateway cache (THREAD_CREATE, and the
+        active threads of GUILD_CREATE after a restart) is asked first rather than Discord again;
+        a creation that races another delivery, or a thread the cache lost (archived), still ends
+        in that same thread through Discord's 160004 answer.
+        """
+        existing = self.client.get_channel(message.id)
+        if isinstance(existing, discord.Thread):
+            return existing
         try:
             return await message.create_thread(name=thread_name(text or ("Voice message" if voice else "")),
                                                auto_archive_duration=1440)
         except discord.HTTPException as exc:
-            if exc.code == 160004:  # "A thread has already been created for this message": a redelivery
-                return self.client.get_channel(message.id) or self.client.get_partial_messageable(
-                    message.id, guild_id=message.guild.id if message.guild else None)
+            if exc.code == THREAD_EXISTS:  # another delivery of the same event made it a moment ago
+                return await self._fetch_thread(message)
             log.warning("could not start a thread on message %s (%s); answering inline", message.id, exc)
             return None
+
+    async def _fetch_thread(self, message: discord.Message) -> Any:
+        """The thread Discord says exists on ``message`` (GET /channels/{id}); a partial one if that fails."""
+        cached = self.client.get_channel(message.id)
+        if cached is not None:
+            return cached
+        try:
+            return await self.client.fetch_channel(message.id)
+        except discord.HTTPException as exc:
+            log.info("could not fetch the thread on message %s (%s); posting to it by id", message.id, exc)
+            return self._partial(message)
+
+    def _partial(self, message: discord.Message) -> Any:
+        return self.client.get_partial_messageable(message.id, guild_id=message.guild.id if message.guild else None)
 
     async def run_turn(self, turn: Admission, incoming: Incoming, channel: Any, target: Target,
                        guild: discord.Guild | None, *, reference: Any = None, typing: bool = True) -> int | None:

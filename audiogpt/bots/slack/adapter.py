@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 
@@ -30,7 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from audiogpt.bots.fetch_policy import slack_policy
-from audiogpt.bots.ops import ops_routes
+from audiogpt.bots.ops import ops_routes, ops_token
 from audiogpt.bots.slack import commands as cmd
 from audiogpt.bots.slack.files import download as download_file
 from audiogpt.bots.slack.logs import redacting_logger
@@ -39,8 +40,10 @@ from audiogpt.bots.slack.payloads import (
     PLATFORM,
     SlackMessage,
     conversation_key,
+    is_org_tenant,
     parse_key,
     parse_message,
+    tenant,
     to_incoming,
     workspace_scope,
 )
@@ -202,8 +205,9 @@ class SlackAdapter:
         if self.bolt.oauth_flow is not None:
             app.router.add_get(INSTALL_PATH, self._http_install)
             app.router.add_get(REDIRECT_PATH, self._http_redirect)
-        # /healthz, /readyz and /metrics for the load balancer and Prometheus (any process may get any event)
-        app.add_routes(ops_routes(self.app))
+        # /healthz for the load balancer; /readyz and /metrics only with AUDIOGPT_OPS_TOKEN (this listener
+        # is public), else on AUDIOGPT_METRICS_PORT
+        app.add_routes(ops_routes(self.app, token=ops_token(self.settings), public=True))
         return app
 
     async def _http(self, request: web.Request) -> web.Response:
@@ -225,10 +229,15 @@ class SlackAdapter:
                               retry_handlers=retry_handlers(), logger=self.api_log)
 
     async def client_for(self, team: str) -> AsyncWebClient:
-        """A Web API client with ``team``'s bot token (recovered replies have no request to borrow one from)."""
+        """A Web API client with the bot token of installation ``team`` (a conversation key's tenant:
+        a team, or the enterprise of an org-wide install), for recovered replies, which have no
+        request to borrow one from."""
         if self.installations is None:
             return self._client(reveal(self.settings.slack_bot_token) or "")
-        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team)
+        if is_org_tenant(team):
+            bot = await self.installations.async_find_bot(enterprise_id=team, team_id=None, is_enterprise_install=True)
+        else:
+            bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team, is_enterprise_install=False)
         if bot is None:
             raise RuntimeError(f"the app is not installed in Slack workspace {team}")
         return self._client(bot.bot_token)
@@ -242,7 +251,9 @@ class SlackAdapter:
 
     async def _on_event(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext,
                         client: AsyncWebClient, request: AsyncBoltRequest) -> None:
-        msg = parse_message(event, context.team_id or body.get("team_id"), context.bot_user_id)  # type: ignore[arg-type]
+        # the receiving installation (authorizations[0]), not the sender's workspace (Slack Connect)
+        team = tenant(context.team_id, context.enterprise_id, context.is_enterprise_install) or body.get("team_id")
+        msg = parse_message(event, team, context.bot_user_id)  # type: ignore[arg-type]
         if msg is None:
             return
         if event.get("type") == "message" and not msg.is_dm:
@@ -311,8 +322,11 @@ class SlackAdapter:
 
     # --- slash command --------------------------------------------------------------
 
-    async def _on_command(self, ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
+    async def _on_command(self, ack: Any, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
+                          respond: Any) -> None:
         command = cmd.SlashCommand.from_payload(body)
+        command = dataclasses.replace(command, team=tenant(context.team_id, context.enterprise_id,
+                                                           context.is_enterprise_install) or command.team)
         if not command.text:
             await ack(text=cmd.HELP, response_type="ephemeral")
             return

@@ -64,7 +64,7 @@ def parse_value(key: str, raw: str) -> Any:
 
 @cli.command("settings")
 def settings_command(
-    team: Annotated[str, typer.Argument(help="The workspace's team id (T...).")],
+    team: Annotated[str, typer.Argument(help="The workspace's team id (T...), or the enterprise id (E...) of an org-wide install.")],
     changes: Annotated[list[str] | None, typer.Argument(help="key=value pairs to set, e.g. voice_replies=false.")] = None,
 ) -> None:
     """Show a workspace's settings, or set some (voice_replies, disabled_tools, rate limits)."""

@@ -1,6 +1,7 @@
 """Many workspaces: bolt's OAuth flow on our SQL installation and state stores.
 
-``/slack/install`` starts an install (a one-time ``state`` is issued into SQL),
+``/slack/install`` starts an install (a one-time ``state`` is issued into SQL; expired ones
+and those beyond ``SLACK_OAUTH_MAX_STATES`` are dropped, as anyone can ask for one),
 ``/slack/oauth_redirect`` exchanges the code (``oauth.v2.access``) and saves the team's
 tokens; each request is then authorized with its own team's bot token. Tokens that Slack
 issues with a refresh token (token rotation) are refreshed before they expire and saved
@@ -53,7 +54,7 @@ def build_oauth(settings: Settings, db: Database, client: AsyncWebClient
         installation_store=store,
         installation_store_bot_only=True,
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE_EXPIRY,
-        state_store=SQLOAuthStateStore(db),
+        state_store=SQLOAuthStateStore(db, max_states=settings.slack_oauth_max_states),
         logger=log,
     )
     authorize = AsyncInstallationStoreAuthorize(

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from audiogpt.bots.fetch_policy import FetchRefused
 from audiogpt.core.artifacts import safe_name
@@ -75,8 +75,29 @@ class SlackMessage:
         return any(is_audio_clip(f) for f in self.files)
 
 
+def tenant(team_id: str | None, enterprise_id: str | None, is_enterprise_install: bool | None) -> str:
+    """The installation a request came through, by the id our keys use: its team for a workspace
+    install, its enterprise (``E…``) for an org-wide (Enterprise Grid) one.
+
+    Give it bolt's ``context.team_id`` / ``enterprise_id`` / ``is_enterprise_install``, which come
+    from the envelope's ``authorizations[0]`` (the installation that received the event), never
+    ``event.team`` or the envelope's ``team_id``: in a Slack Connect channel those name the
+    sender's or the channel owner's workspace, another organisation's. Conversations, settings,
+    rate limits and the token of a recovered reply all follow the installation, and an org-wide
+    install has one token for all its workspaces (``authorizations[0].team_id`` is null there).
+    """
+    if is_enterprise_install and enterprise_id:
+        return enterprise_id
+    return team_id or enterprise_id or ""
+
+
+def is_org_tenant(team: str) -> bool:
+    """A tenant of an org-wide install (Slack's enterprise ids start with E, team ids with T)."""
+    return team.startswith("E")
+
+
 def conversation_key(team: str, channel: str, thread_ts: str) -> str:
-    """``slack:<team>:<channel>:<thread_ts>``: a thread is a conversation."""
+    """``slack:<tenant>:<channel>:<thread_ts>``: a thread is a conversation (``tenant``: see :func:`tenant`)."""
     return f"{PLATFORM}:{team}:{channel}:{thread_ts}"
 
 
@@ -100,7 +121,11 @@ def is_audio_clip(f: FilePayload) -> bool:
 
 def parse_message(event: MessageEvent, team_id: str | None, bot_user_id: str | None) -> SlackMessage | None:
     """A person's message to the bot, or ``None`` for what the bot must ignore (its own posts,
-    other bots, edits, deletions, joins)."""
+    other bots, edits, deletions, joins).
+
+    ``team_id`` is the receiving installation (:func:`tenant`); ``event.team`` (the sender's
+    workspace, another one in a Slack Connect channel) is only a fallback when it is unknown.
+    """
     if event.get("bot_id") or event.get("subtype") not in USER_SUBTYPES:
         return None
     user = event.get("user")
@@ -108,7 +133,7 @@ def parse_message(event: MessageEvent, team_id: str | None, bot_user_id: str | N
     ts = event.get("ts")
     if not user or not channel or not ts or (bot_user_id and user == bot_user_id):
         return None
-    team = event.get("team") or team_id or ""
+    team = team_id or event.get("team") or ""
     return SlackMessage(
         team=team, channel=channel, user=user, text=clean_text(event.get("text") or "", bot_user_id),
         ts=ts, thread_ts=event.get("thread_ts") or ts, files=tuple(event.get("files") or ()),
@@ -186,7 +211,3 @@ def to_incoming(msg: SlackMessage, *, conversation: str, token: str | None, get:
         reply_to=msg.thread_ts, workspace=workspace_scope(msg.team), message_id=msg.ts,
     )
 
-
-def event_team(body: dict[str, Any]) -> str | None:
-    """The workspace an Events API envelope came from."""
-    return body.get("team_id") or (body.get("event") or {}).get("team")
