@@ -22,7 +22,7 @@ from audiogpt.core.artifacts import ArtifactService
 from audiogpt.core.backends import build_registry
 from audiogpt.core.dialogue import Dialogue
 from audiogpt.core.engine.llm import make_chat_model
-from audiogpt.core.execute import DryRunExecutor, ToolExecutor
+from audiogpt.core.execute import DryRunExecutor, ModelPool, ToolExecutor
 from audiogpt.core.gate import TurnGate
 from audiogpt.core.jobs import LocalRunner
 from audiogpt.models.registry import Registry
@@ -50,6 +50,7 @@ class App:
 
     def __post_init__(self) -> None:
         self.gate = TurnGate.from_settings(self.dialogue, self.repo, self.settings)
+        self.dialogue.limiter = self.gate.limiter  # a turn's tool calls count against the same windows
 
     @classmethod
     async def open(cls, settings: Settings, *, dry_run: bool = False, model: BaseChatModel | None = None,
@@ -69,8 +70,11 @@ class App:
         registry = registry or build_registry(settings, device="cpu" if dry_run else None)
         cache = ModelCache(settings.model_memory_mb)
         exec_cls: type[ToolExecutor] = DryRunExecutor if dry_run else ToolExecutor
+        # model work gets threads of its own, as many as jobs may run at once: a hung model can
+        # never take the default executor's threads (storage, media decoding, DNS) with it
         executor = exec_cls(artifacts, registry, cache, max_seconds=settings.max_audio_seconds,
-                            disabled=set(settings.disabled_tools))
+                            disabled=set(settings.disabled_tools),
+                            pool=ModelPool(max(1, settings.job_concurrency)))
         runner: LocalRunner
         if settings.runner == "ray" and not dry_run:
             from audiogpt.core.runner_ray import RayRunner
@@ -80,19 +84,28 @@ class App:
             try:
                 await runner.connect()
             except BaseException:
+                executor.close()
                 await db.close()
                 raise
         elif settings.runner in ("local", "ray"):
             runner = LocalRunner(repo, executor, concurrency=settings.job_concurrency, timeout=settings.job_timeout,
                                  lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts)
         else:
+            executor.close()
             await db.close()
             raise ValueError(f"AUDIOGPT_RUNNER must be 'local' or 'ray', not '{settings.runner}'.")
         runner.start()
         chat = model or make_chat_model(settings)
+        router = getattr(chat, "router", None)
+        if router is not None and callable(getattr(router, "warm", None)):
+            # The offline engine fits (or loads) its router once; do it now, not inside the first
+            # turn's LLM timeout (a new catalogue entry means a refit on the first start).
+            await asyncio.to_thread(router.warm)
         dialogue = Dialogue(repo, artifacts, runner, chat, registry, max_steps=settings.max_steps,
                             llm_timeout=settings.llm_timeout, history_turns=settings.history_turns,
-                            disabled_tools=settings.disabled_tools, voice_replies=settings.voice_replies)
+                            disabled_tools=settings.disabled_tools, voice_replies=settings.voice_replies,
+                            max_calls_per_step=settings.max_calls_per_step,
+                            max_calls_per_turn=settings.max_calls_per_turn)
         return cls(settings, db, repo, artifacts, registry, cache, executor, runner, dialogue)
 
     async def recover(self, send: Any = None) -> list[Any]:
@@ -128,4 +141,5 @@ class App:
             self._sweeper = None
         await self.gate.stop()  # turns still in flight (an adapter that did not stop them) get their grace
         await self.runner.stop()
+        self.executor.close()
         await self.db.close()

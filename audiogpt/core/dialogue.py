@@ -5,6 +5,14 @@ Everything is persisted as it happens (user message, each LLM step, each tool
 result, the reply), so a process killed mid-turn is resumed by
 :meth:`Dialogue.recover` and its reply is delivered exactly once through the
 claim in :meth:`Dialogue.deliver`.
+
+A turn whose handling raised is finished as ``failed`` with one sentence as its reply,
+which goes out through the same outbox: the user gets that one answer, never a second
+one from a later resumption. While a turn runs its id is in the runner's
+``turns_in_flight``, the only turns whose lease this process renews.
+
+One message may fan out into many model jobs, so tool calls are capped per step and per
+turn, and each call after a turn's first counts against the user's rate limit.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from audiogpt.core.engine.loop import Call, EngineError, EngineTimeout, calls_of
 from audiogpt.core.events import ArtifactOut, Incoming, Outgoing, Progress, ToolCallRecord
 from audiogpt.core.execute import ToolOutcome
 from audiogpt.core.jobs import JobRunner
+from audiogpt.core.ratelimit import RateLimiter
 from audiogpt.core.tools import TOOLS
 from audiogpt.logsafe import safe_error
 from audiogpt.models.registry import Registry
@@ -46,7 +55,7 @@ short; mention the ids of files you produced. When you quote a transcript, quote
 
 
 # the workspace settings a turn reads, fetched with the turn's start
-TURN_SETTINGS = ("disabled_tools", "voice_replies")
+TURN_SETTINGS = ("disabled_tools", "voice_replies", "rate_user_per_minute", "rate_workspace_per_minute")
 
 
 @dataclass
@@ -73,6 +82,8 @@ class TurnContext:
     settings: dict[str, Any] | None = None  # the workspace's per-turn settings; None: not read
     unwritten: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)  # job rows this step created, by tool call id
+    calls_run: int = 0  # tool calls of the engine admitted so far in this turn (the per-turn cap)
+    refused: set[str] = field(default_factory=set)  # ids of calls refused by the caps: they get no job row
 
     def know(self, arts: Sequence[Artifact]) -> None:
         for a in arts:
@@ -82,7 +93,8 @@ class TurnContext:
 class Dialogue:
     def __init__(self, repo: Repository, artifacts: ArtifactService, runner: JobRunner, model: BaseChatModel,
                  registry: Registry, *, max_steps: int = 6, llm_timeout: float = 60.0, history_turns: int = 8,
-                 disabled_tools: Sequence[str] = (), voice_replies: bool = True) -> None:
+                 disabled_tools: Sequence[str] = (), voice_replies: bool = True, max_calls_per_step: int = 4,
+                 max_calls_per_turn: int = 12, limiter: RateLimiter | None = None) -> None:
         self.repo = repo
         self.artifacts = artifacts
         self.runner = runner
@@ -93,6 +105,12 @@ class Dialogue:
         self.history_turns = history_turns
         self.disabled = set(disabled_tools)
         self.voice_replies = voice_replies
+        self.max_calls_per_step = max_calls_per_step
+        self.max_calls_per_turn = max_calls_per_turn
+        self.limiter = limiter  # the turn gate's (App wires it): tool calls count as messages
+        # shared with the runner, whose heartbeat renews the lease of these turns only
+        shared = getattr(runner, "turns_in_flight", None)
+        self.in_flight: set[int] = shared if isinstance(shared, set) else set()
         self._tool_schemas: list[dict[str, Any]] | None = None
 
     # --- tools as the LLM sees them --------------------------------------------------
@@ -127,6 +145,34 @@ class Dialogue:
         if not start.created:
             log.info("message %s already handled as turn %d", incoming.message_id, turn.id)
             return await self._outgoing_of(turn, conv)
+        self.in_flight.add(turn.id)
+        try:
+            return await self._handle_turn(incoming, start, text, progress, t0)
+        except Exception as exc:
+            return await self._fail(conv, turn, exc)
+        finally:
+            self.in_flight.discard(turn.id)
+
+    async def _fail(self, conv: Conversation, turn: Turn, exc: Exception) -> Outgoing:
+        """Finish a turn whose handling raised as ``failed``, with one sentence as its reply.
+
+        The reply goes through the outbox like any other, so it is posted once and a later
+        sweep never resumes the turn and posts a second answer. Should even that write fail,
+        the error is raised: the turn, no longer renewed, is then taken over by a sweep.
+        """
+        log.error("turn %d in %s failed: %s", turn.id, conv.key, safe_error(exc), exc_info=exc)
+        text = f"Sorry, something went wrong while I was answering ({type(exc).__name__}); please try again."
+        out = Outgoing(conversation=conv.key, text=text, reply_to=turn.reply_to, turn_id=turn.id)
+        try:
+            await self.repo.finish_turn(turn.id, out.to_dict(), status="failed")
+        except Exception:
+            log.exception("could not mark turn %d failed", turn.id)
+            raise exc from None
+        return out
+
+    async def _handle_turn(self, incoming: Incoming, start: Any, text: str, progress: ProgressFn | None,
+                           t0: float) -> Outgoing:
+        conv, turn = start.conversation, start.turn
         ctx = TurnContext(conv, turn, incoming.text, [], progress, [], [], workspace=incoming.workspace,
                           history=start.history, settings=start.settings)
         ctx.know(start.artifacts)
@@ -217,6 +263,9 @@ class Dialogue:
             outcome = await self._submit(ctx, call.id, call.name, call.args)
             return outcome.to_json()
 
+        async def screen(calls: Sequence[Call]) -> dict[str, str]:
+            return self._screen(ctx, calls, off)
+
         async def record(msg: BaseMessage) -> None:
             """Queue ``msg`` for its step's transaction; a step that calls tools is written now.
 
@@ -231,7 +280,7 @@ class Dialogue:
 
         try:
             ai = await run_loop(self.model, messages, schemas, execute, record,
-                                max_steps=self.max_steps, timeout=self.llm_timeout, pending=pending)
+                                max_steps=self.max_steps, timeout=self.llm_timeout, pending=pending, screen=screen)
             text = _text_of(ai)
         except (EngineTimeout, EngineError) as exc:
             return await self._finish(ctx, str(exc), status="failed")
@@ -239,11 +288,48 @@ class Dialogue:
             text = f"{prefix} {text}".strip()
         return await self._finish(ctx, text or "Done.")
 
+    def _screen(self, ctx: TurnContext, calls: Sequence[Call], off: set[str]) -> dict[str, str]:
+        """The calls of a step that must not run, each with the sentence the model is told.
+
+        Caps: ``max_calls_per_step`` in one step, ``max_calls_per_turn`` over the turn. Then the
+        rate limit: the message itself was counted by the gate; every admitted call after the
+        turn's first counts as one message more for its user and workspace, and the calls that
+        no longer fit are refused. Calls of a tool turned off cost nothing (they do not run).
+        """
+        refused: dict[str, str] = {}
+        admitted: list[Call] = []
+        step_cap, turn_cap = self.max_calls_per_step, self.max_calls_per_turn
+        for c in calls:
+            if c.name in off:
+                continue
+            if step_cap > 0 and len(admitted) >= step_cap:
+                refused[c.id] = (f"At most {step_cap} tool calls can run in one step, so this {c.name} call was not "
+                                 f"run; call it again in a later step if it is still needed.")
+            elif turn_cap > 0 and ctx.calls_run + len(admitted) >= turn_cap:
+                refused[c.id] = (f"One message may run at most {turn_cap} tool calls, so this {c.name} call was not "
+                                 f"run; answer with the results you have.")
+            else:
+                admitted.append(c)
+        free = 1 if ctx.calls_run == 0 and admitted else 0
+        if self.limiter is not None and len(admitted) > free:
+            settings = ctx.settings or {}
+            u, w = settings.get("rate_user_per_minute"), settings.get("rate_workspace_per_minute")
+            fits = self.limiter.take(f"{ctx.conversation.platform}:{ctx.turn.author}", ctx.workspace,
+                                     len(admitted) - free, user_limit=None if u is None else int(u),
+                                     workspace_limit=None if w is None else int(w))
+            for c in admitted[free + fits:]:
+                refused[c.id] = (f"The rate limit of this user's requests per minute was reached, so this {c.name} "
+                                 f"call was not run; tell the user to try again in a minute.")
+            admitted = admitted[:free + fits]
+        ctx.calls_run += len(admitted)
+        ctx.refused.update(refused)
+        return refused
+
     async def _write_step(self, ctx: TurnContext, calls: Sequence[Call], off: set[str]) -> None:
         """One transaction: the queued messages and a claimed job row for each call that will run."""
         rows: dict[str, dict[str, Any]] = {}
         for c in calls:
-            if c.name not in off and c.id not in rows:
+            if c.name not in off and c.id not in rows and c.id not in ctx.refused:
                 rows[c.id] = self.runner.job_row(ctx.conversation.id, ctx.turn.id, c.id, c.name, c.args)
         msgs, ctx.unwritten = ctx.unwritten, []
         ctx.jobs = await self.repo.record_step(ctx.conversation.id, ctx.turn.id, msgs, list(rows.values()))
@@ -317,37 +403,20 @@ class Dialogue:
         """
         from datetime import timedelta
 
-        from audiogpt.core import metrics
         from audiogpt.core.jobs import worker_is_dead
         from audiogpt.storage.repos import stale_cutoff
         from audiogpt.storage.schema import utcnow
 
         dead = [w for w in await self.repo.turn_owners() if worker_is_dead(w)]
-        for turn in await self.repo.claim_orphan_turns(stale_before=stale_cutoff(lease_seconds), dead_owners=dead):
-            conv = await self.repo.conversation_by_id(turn.conversation_id)
-            hist = await self.repo.turn_history(conv.id, turn.id, self.history_turns, workspace=conv.workspace,
-                                                setting_keys=TURN_SETTINGS)
-            user = next((m for m in hist.current if m.role == "user"), None)
-            if user is None:
-                await self.repo.finish_turn(turn.id, {"text": "Sorry, I lost your message while restarting; please send it again."}, status="failed")
+        for turn in await self.repo.claim_orphan_turns(stale_before=stale_cutoff(lease_seconds), dead_owners=dead,
+                                                       in_flight=list(self.in_flight)):
+            if turn.id in self.in_flight:  # running here after all (its lease lapsed while a heartbeat failed)
                 continue
-            log.warning("resuming turn %d of %s (its process %s stopped)", turn.id, conv.key, turn.owner)
-            metrics.TURNS_TAKEN_OVER.inc()
-            ctx = TurnContext(conv, turn, user.content, list(user.payload.get("attachments", [])), None, [], [],
-                              workspace=conv.workspace, history=[*hist.history, *hist.current], settings=hist.settings)
-            ctx.know(hist.artifacts)
-            for job in await self.repo.jobs_for_turn(turn.id):
-                if job.status == "done":
-                    for a in (job.result or {}).get("artifacts", []):
-                        row = ctx.artifacts.get(a["id"])
-                        if row is not None:
-                            ctx.new_artifacts.append(row)
+            self.in_flight.add(turn.id)
             try:
-                with metrics.logging_context(conversation=conv.key, turn=turn.id):
-                    await self._run_engine(ctx, resume=True)
-            except Exception:
-                log.exception("could not resume turn %d", turn.id)
-                await self.repo.finish_turn(turn.id, {"text": "Sorry, something went wrong while I was restarting; please try again."}, status="failed")
+                await self._resume(turn)
+            finally:
+                self.in_flight.discard(turn.id)
         delivered: list[Outgoing] = []
         # a reply finished moments ago is about to be posted by its own process: leave it a lease
         grace = utcnow() - timedelta(seconds=lease_seconds)
@@ -357,6 +426,37 @@ class Dialogue:
             if await self.deliver(out, send):
                 delivered.append(out)
         return delivered
+
+    async def _resume(self, turn: Turn) -> None:
+        """Finish a turn taken over from a process that stopped (or a task that ended)."""
+        from audiogpt.core import metrics
+
+        conv = await self.repo.conversation_by_id(turn.conversation_id)
+        hist = await self.repo.turn_history(conv.id, turn.id, self.history_turns, workspace=conv.workspace,
+                                            setting_keys=TURN_SETTINGS)
+        user = next((m for m in hist.current if m.role == "user"), None)
+        if user is None:
+            await self.repo.finish_turn(turn.id, {"text": "Sorry, I lost your message while restarting; please send it again."}, status="failed")
+            return
+        log.warning("resuming turn %d of %s (its process %s stopped)", turn.id, conv.key, turn.owner)
+        metrics.TURNS_TAKEN_OVER.inc()
+        ctx = TurnContext(conv, turn, user.content, list(user.payload.get("attachments", [])), None, [], [],
+                          workspace=conv.workspace, history=[*hist.history, *hist.current], settings=hist.settings)
+        ctx.know(hist.artifacts)
+        for job in await self.repo.jobs_for_turn(turn.id):
+            if job.tool_call_id not in ("voice-in", "voice-out"):
+                ctx.calls_run += 1  # the per-turn cap counts what ran before the take-over
+            if job.status == "done":
+                for a in (job.result or {}).get("artifacts", []):
+                    row = ctx.artifacts.get(a["id"])
+                    if row is not None:
+                        ctx.new_artifacts.append(row)
+        try:
+            with metrics.logging_context(conversation=conv.key, turn=turn.id):
+                await self._run_engine(ctx, resume=True)
+        except Exception:
+            log.exception("could not resume turn %d", turn.id)
+            await self.repo.finish_turn(turn.id, {"text": "Sorry, something went wrong while I was restarting; please try again."}, status="failed")
 
     async def deliver(self, out: Outgoing, send: Callable[[Outgoing], Awaitable[Any]] | None) -> bool:
         """Post ``out`` exactly once across every bot process (the turn row is the outbox).

@@ -3,15 +3,29 @@
 This is where artifact ids become decoded inputs and backend outputs become
 new artifacts. Every failure becomes one sentence in :class:`ToolOutcome`
 (the log keeps the traceback); nothing here raises into the dialogue.
+
+Model work (loading and running a backend) runs on a :class:`ModelPool`: a bounded set
+of threads of its own, never the event loop's default executor, so a model that hangs
+can only take model threads, never the threads storage, media decoding and DNS lookups
+use. A thread cannot be killed; the job that started it (:data:`JOB_CONTROL`) can ask it
+to stop: its ``cancel`` event is passed to a backend whose ``run`` takes a ``cancel``
+keyword, and its progress callback raises :class:`JobCancelled` once the event is set,
+which stops every backend that reports progress between chunks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import inspect
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -32,6 +46,148 @@ from audiogpt.models.runtime import ModelCache
 from audiogpt.storage.schema import Artifact
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class JobCancelled(Exception):
+    """Raised in a model thread (by its progress callback) once its job gave up on it."""
+
+
+@dataclass
+class JobControl:
+    """What a job knows of the model threads it started: a stop request, and whether they ended.
+
+    The :class:`~audiogpt.core.jobs.LocalRunner` sets one for each job it runs (in
+    :data:`JOB_CONTROL`); every :meth:`ModelPool.run` under it is registered here, so a job
+    that timed out can ask its threads to stop and keep its slot until they really did.
+    """
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    futures: list[concurrent.futures.Future[Any]] = field(default_factory=list)
+
+    def alive(self) -> list[concurrent.futures.Future[Any]]:
+        """The work this job started that is still queued or running on a model thread."""
+        return [f for f in self.futures if not f.done()]
+
+
+JOB_CONTROL: contextvars.ContextVar[JobControl | None] = contextvars.ContextVar("audiogpt_job_control", default=None)
+
+
+class ModelPool:
+    """A bounded pool of daemon threads for model work, apart from the loop's default executor.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its (non-daemon) threads at interpreter
+    exit, so one hung model would keep a stopping bot alive for ever; these threads are
+    daemons. Work is queued when every thread is busy; a queued item whose caller gave up
+    (cancelled, timed out) is dropped without running.
+    """
+
+    def __init__(self, threads: int, *, name: str = "audiogpt-model") -> None:
+        self.size = max(1, int(threads))
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._closed = False
+
+    @property
+    def busy(self) -> int:
+        """Threads running model work now (a timed-out job's thread counts until it ends)."""
+        return self._busy
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the model pool is closed")
+            self._queue.put((fut, lambda: fn(*args, **kwargs)))
+            if len(self._threads) < self.size:
+                t = threading.Thread(target=self._work, name=f"{self.name}-{len(self._threads) + 1}", daemon=True)
+                self._threads.append(t)
+                t.start()
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fut, call = item
+            if not fut.set_running_or_notify_cancel():  # its caller gave up while it waited
+                continue
+            with self._lock:
+                self._busy += 1
+            try:
+                result = call()
+            except BaseException as exc:  # handed to the awaiting job, never lost in the thread
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+            del item, fut, call
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on a model thread; registered with the current job's :class:`JobControl`.
+
+        Cancelling the awaiting task drops the work if it has not started, and sets the
+        job's cancel event if it has (the thread itself runs on until the backend stops).
+        """
+        ctl = JOB_CONTROL.get()
+        if ctl is not None and ctl.cancel.is_set():
+            raise JobCancelled("the job was stopped")
+        fut = self.submit(fn, *args, **kwargs)
+        if ctl is not None:
+            ctl.futures.append(fut)
+        try:
+            return await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            fut.cancel()
+            if ctl is not None:
+                ctl.cancel.set()
+            raise
+
+    def close(self) -> None:
+        """Stop the idle threads; a thread still running a model ends when its work ends."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)
+
+
+def accepts_keyword(fn: Any, name: str) -> bool:
+    """True when ``fn`` declares a keyword ``name`` (how a backend opts in to ``progress`` or ``cancel``)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def cancellable(progress: ProgressReport | None, cancel: threading.Event) -> ProgressReport:
+    """A progress callback that raises :class:`JobCancelled` once ``cancel`` is set.
+
+    Backends report progress between chunks, so this is where a backend that knows
+    nothing of cancelling is stopped: at its next chunk after its job gave up.
+    """
+
+    def report(fraction: float | None, message: str) -> None:
+        if cancel.is_set():
+            raise JobCancelled("the job was stopped")
+        if progress is not None:
+            progress(fraction, message)
+
+    return report
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """For a loop over chunks (core-side helpers, test backends): stop when the job gave up."""
+    if cancel is not None and cancel.is_set():
+        raise JobCancelled("the job was stopped")
 
 
 @dataclass
@@ -81,12 +237,16 @@ class ToolExecutor:
     """Runs tools in-process on the registry's backends."""
 
     def __init__(self, artifacts: ArtifactService, registry: Registry, cache: ModelCache, *,
-                 max_seconds: float, disabled: set[str] | None = None) -> None:
+                 max_seconds: float, disabled: set[str] | None = None, pool: ModelPool | None = None) -> None:
         self.artifacts = artifacts
         self.registry = registry
         self.cache = cache
         self.max_seconds = max_seconds
         self.disabled = disabled or set()
+        self.pool = pool or ModelPool(2)
+
+    def close(self) -> None:
+        self.pool.close()
 
     def backend_name(self, tool: str) -> str | None:
         try:
@@ -124,16 +284,24 @@ class ToolExecutor:
             parsed, inputs = await self.validate(conversation_id, spec, args)
             backend = self.registry.select(tool)
             backend_name = backend.name
-            model = await asyncio.to_thread(self.cache.get, backend)
-            if progress is not None and accepts_progress(backend):
+            model = await self.pool.run(self.cache.get, backend)
+            ctl = JOB_CONTROL.get()
+            if ctl is not None:
+                if accepts_keyword(backend.run, "cancel"):
+                    inputs["cancel"] = ctl.cancel
+                if accepts_progress(backend):  # checked between chunks, even when no one listens
+                    inputs["progress"] = cancellable(progress, ctl.cancel)
+            elif progress is not None and accepts_progress(backend):
                 inputs["progress"] = progress
-            result: BackendResult = await asyncio.to_thread(backend.run, model, **inputs)
+            result: BackendResult = await self.pool.run(backend.run, model, **inputs)
             parent = next((getattr(parsed, n) for n, _k, _r in spec.args.artifact_fields() if getattr(parsed, n)), None)
             stored = await self.store_outputs(conversation_id, turn_id, tool, result, parent)
             return ToolOutcome(tool, True, text=result.text, artifacts=stored, data=result.data,
                                backend=backend_name, seconds=time.perf_counter() - t0)
         except ValidationError as exc:
             msg = validation_sentence(tool, exc)
+        except JobCancelled:
+            msg = f"The {tool} job was stopped before it finished."
         except (ArtifactError, MediaError, BadInput, ModelNotInstalled) as exc:
             msg = str(exc)
         except Exception as exc:  # a backend bug must not take the bot down

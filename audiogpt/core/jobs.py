@@ -10,22 +10,31 @@ of every live process. Claiming is one atomic ``UPDATE ... SKIP LOCKED``, so two
 processes never run the same attempt, and a worker whose lease was taken over
 cannot overwrite the new holder's result. ``RayRunner`` (``core/runner_ray.py``)
 keeps all of this and only changes where the model runs.
+
+A job that runs past its timeout is failed at once (the turn goes on with its one
+sentence), but the model thread it started cannot be killed: the job asks it to stop
+(:class:`~audiogpt.core.execute.JobControl`) and its slot stays taken until the thread
+really ends, so hung models can never add up to more threads than ``concurrency``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
+import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from audiogpt.core import metrics
 from audiogpt.core.events import Progress
-from audiogpt.core.execute import Executor, ToolOutcome
+from audiogpt.core.execute import JOB_CONTROL, Executor, JobControl, ToolOutcome
 from audiogpt.models.base import ProgressReport
 from audiogpt.storage.repos import Repository, new_worker_id, stale_cutoff
 from audiogpt.storage.schema import Job, utcnow
@@ -34,6 +43,8 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[Progress], Awaitable[None]]
 HOST = socket.gethostname()
+# the jobs run under the slot the current task holds (see LocalRunner._slot)
+_SLOT_JOBS: contextvars.ContextVar[list[JobControl] | None] = contextvars.ContextVar("audiogpt_slot_jobs", default=None)
 
 
 def worker_id() -> str:
@@ -61,6 +72,8 @@ def worker_is_dead(worker: str) -> bool:
 
 
 class JobRunner(Protocol):
+    turns_in_flight: set[int]  # the turns this process is running now: the only ones its heartbeat renews
+
     async def submit(self, conversation_id: int, turn_id: int | None, tool_call_id: str, tool: str,
                      args: dict[str, Any], *, conversation_key: str = "", progress: ProgressFn | None = None,
                      reply_to: str | None = None, job: Job | None = None) -> ToolOutcome: ...
@@ -83,8 +96,12 @@ class LocalRunner:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.worker = repo.worker  # one identity per process for job and turn leases
+        self.concurrency = max(1, concurrency)
         self._running: set[int] = set()
+        self.turns_in_flight: set[int] = set()  # filled by the dialogue while it runs each turn
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._slots_used = 0
+        self.lingering = 0  # slots held by the threads of jobs that timed out and have not ended yet
 
     async def ready(self) -> bool:
         """Whether jobs can run now (``/readyz``)."""
@@ -109,9 +126,61 @@ class LocalRunner:
             await asyncio.sleep(interval)
             try:
                 await self.repo.heartbeat(list(self._running), self.worker)
-                await self.repo.heartbeat_turns()
+                # only turns really in flight: a turn whose task ended without finishing its row
+                # must go stale, so that a sweep (this process's too) takes it over
+                await self.repo.heartbeat_turns(list(self.turns_in_flight))
             except Exception:
                 log.warning("job heartbeat failed", exc_info=True)
+
+    # --- slots -----------------------------------------------------------------------
+
+    @property
+    def slots_in_use(self) -> int:
+        """Slots taken now: jobs running, and threads of timed-out jobs that still run."""
+        return self._slots_used
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one of ``concurrency`` slots; a job run under it that left a model thread running
+        (it timed out, or was cancelled) passes the slot on to that thread, which gives it back
+        when it ends, not before."""
+        await self.sem.acquire()
+        self._slots_used += 1
+        jobs: list[JobControl] = []
+        token = _SLOT_JOBS.set(jobs)
+        try:
+            yield
+        finally:
+            _SLOT_JOBS.reset(token)
+            alive = [f for ctl in jobs for f in ctl.alive()]
+            if alive:
+                self._release_when_done(alive)
+            else:
+                self._release()
+
+    def _release(self) -> None:
+        self._slots_used -= 1
+        self.sem.release()
+
+    def _release_when_done(self, alive: list[concurrent.futures.Future[Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        left = set(alive)
+        self.lingering += 1
+        log.warning("a model thread of a stopped job is still running; its slot stays taken until it ends")
+
+        def one_done(fut: concurrent.futures.Future[Any]) -> None:  # on the loop
+            left.discard(fut)
+            if not left:
+                self.lingering -= 1
+                self._release()
+                log.info("the model thread of a stopped job ended; its slot is free again")
+
+        def from_thread(fut: concurrent.futures.Future[Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the process is stopping
+                loop.call_soon_threadsafe(one_done, fut)
+
+        for fut in alive:
+            fut.add_done_callback(from_thread)
 
     # --- running ---------------------------------------------------------------------
 
@@ -141,16 +210,24 @@ class LocalRunner:
             # the job waits for a slot, or a sweeper would take it for an orphan
             self._running.add(job.id)
             try:
-                async with self.sem:
+                async with self._slot():
                     return await self._execute(job, conversation_key, progress, reply_to)
             except asyncio.CancelledError:
                 if job.id in self._running:  # cancelled while waiting for a slot: give the job back
                     self._running.discard(job.id)
                     await self.repo.requeue_job(job.id, worker=self.worker)
                 raise
-        async with self.sem:
+        async with self._slot():
             job, created = await self.repo.create_job(conversation_id, turn_id, tool_call_id, tool, args,
                                                       claim_as=self.worker, runner=self.name)
+            if not created and not same_call(job, tool, args):
+                # the id was used before in this turn for another call (a server that repeats or omits
+                # ids, rows from before ids were made unique): that job's result is not this call's
+                log.warning("job %d of call %s ran %s with other arguments than this %s call; running it as a new job",
+                            job.id, tool_call_id, job.tool, tool)
+                job, created = await self.repo.create_job(conversation_id, turn_id,
+                                                          f"{tool_call_id[:100]}~{uuid.uuid4().hex[:8]}", tool, args,
+                                                          claim_as=self.worker, runner=self.name)
             if created:
                 return await self._execute(job, conversation_key, progress, reply_to)
         return await self.run_job(job, conversation_key=conversation_key, progress=progress, reply_to=reply_to)
@@ -159,7 +236,7 @@ class LocalRunner:
                       reply_to: str | None = None) -> ToolOutcome:
         if job.status in ("done", "failed"):
             return await self.outcome_from_row(job)
-        async with self.sem:
+        async with self._slot():
             if not await self.repo.claim_job(job.id, self.worker, stale_before=stale_cutoff(self.lease_seconds),
                                              runner=self.name):
                 # someone else holds a live lease: wait for their result
@@ -169,7 +246,7 @@ class LocalRunner:
 
     async def _execute(self, job: Job, conversation_key: str, progress: ProgressFn | None,
                        reply_to: str | None) -> ToolOutcome:
-        """Run a job this worker has claimed (the caller holds the semaphore)."""
+        """Run a job this worker has claimed (the caller holds a slot, :meth:`_slot`)."""
         if job.attempts > self.max_attempts:
             msg = f"The {job.tool} job was abandoned after {job.attempts - 1} attempts that did not finish."
             await self.repo.finish_job(job.id, status="failed", backend=None, result=None, error=msg, seconds=0.0)
@@ -183,6 +260,11 @@ class LocalRunner:
         t0 = time.perf_counter()
         running = metrics.JOBS_RUNNING_HERE.labels(runner=self.name)
         running.inc()
+        ctl = JobControl()
+        slot_jobs = _SLOT_JOBS.get()
+        if slot_jobs is not None:
+            slot_jobs.append(ctl)
+        token = JOB_CONTROL.set(ctl)  # copied into the task wait_for runs _run in
         try:
             with metrics.logging_context(job=job.id, conversation=conversation_key or job.conversation_id,
                                          turn=job.turn_id, tool=job.tool):
@@ -192,12 +274,15 @@ class LocalRunner:
                     timeout=self.timeout,
                 )
         except TimeoutError:
-            outcome = ToolOutcome(job.tool, False, error=f"The {job.tool} job took longer than {self.timeout:.0f} s and was stopped.")
+            ctl.cancel.set()  # a backend that checks it (or reports progress) stops at its next chunk
+            outcome = ToolOutcome(job.tool, False, error=f"The {job.tool} job took longer than {self.timeout:g} s and was stopped.")
         except asyncio.CancelledError:
+            ctl.cancel.set()
             self._running.discard(job.id)
             await self.repo.requeue_job(job.id, worker=self.worker)
             raise
         finally:
+            JOB_CONTROL.reset(token)
             running.dec()
             self._running.discard(job.id)
         outcome.seconds = time.perf_counter() - t0
@@ -233,7 +318,7 @@ class LocalRunner:
             # the other worker's lease expired while we waited: take the job over
             if job.status == "running" and await self.repo.claim_job(
                     job_id, self.worker, stale_before=stale_cutoff(self.lease_seconds)):
-                async with self.sem:
+                async with self._slot():
                     return await self._execute(await self.repo.get_job(job_id), "", None, None)
             await asyncio.sleep(0.2)
 
@@ -268,6 +353,14 @@ class LocalRunner:
             elif job.status == "queued":
                 out.append(job)
         return out
+
+
+def same_call(job: Job, tool: str, args: dict[str, Any]) -> bool:
+    """Whether an existing job row is the job of this call (same tool, same arguments as JSON)."""
+    def canon(value: Any) -> str:
+        return json.dumps(value or {}, sort_keys=True, default=str)
+
+    return job.tool == tool and canon(job.args) == canon(args)
 
 
 def _aware(t: Any) -> Any:

@@ -55,6 +55,28 @@ class RateLimiter:
             self._hits = {k: q for k, q in self._hits.items() if q and now - q[-1] < WINDOW_SECONDS}
         return None
 
+    def take(self, user: str, workspace: str | None, n: int, *, user_limit: int | None = None,
+             workspace_limit: int | None = None) -> int:
+        """Count up to ``n`` more requests of a message (its extra tool calls); how many fit the windows.
+
+        A message that fans out into many model jobs costs more than one that is answered
+        in text, so the dialogue charges tool calls here as well: the first ``k`` that fit
+        in both the user's and the workspace's window are counted and may run, the rest not.
+        """
+        now = self.clock()
+        ulimit = user_limit if user_limit is not None else self.user_per_minute
+        wlimit = workspace_limit if workspace_limit is not None else self.workspace_per_minute
+        allowed = 0
+        for _ in range(max(0, n)):
+            if workspace and self._peek(f"w:{workspace}", wlimit, now):
+                break
+            if self._allow(f"u:{user}", ulimit, now):
+                break
+            if workspace:
+                self._allow(f"w:{workspace}", wlimit, now)
+            allowed += 1
+        return allowed
+
     def _peek(self, key: str, limit: int, now: float) -> float:
         if limit <= 0:
             return 0.0

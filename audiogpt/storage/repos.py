@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -439,20 +440,32 @@ class Repository:
 
     # --- turn leases (several processes) --------------------------------------------------
 
-    async def heartbeat_turns(self) -> None:
-        """Renew the lease of every turn this process is running."""
+    async def heartbeat_turns(self, turn_ids: Sequence[int] | None = None) -> None:
+        """Renew the lease of the turns this process is running: ``turn_ids`` (the ones really in
+        flight), or with None every running turn it owns."""
+        if turn_ids is not None and not turn_ids:
+            return
+        q = update(Turn).where(Turn.owner == self.worker, Turn.status == "running")
+        if turn_ids is not None:
+            q = q.where(Turn.id.in_(list(turn_ids)))
         async with self.db.sessions() as s:
-            await s.execute(update(Turn).where(Turn.owner == self.worker, Turn.status == "running")
-                            .values(lease_at=utcnow()))
+            await s.execute(q.values(lease_at=utcnow()))
             await s.commit()
 
     async def claim_orphan_turns(self, *, stale_before: datetime, dead_owners: Sequence[str] = (),
-                                 limit: int = 20) -> Sequence[Turn]:
-        """Take over running turns whose process stopped renewing their lease (or is known dead)."""
+                                 limit: int = 20, in_flight: Sequence[int] | None = None) -> Sequence[Turn]:
+        """Take over running turns whose process stopped renewing their lease (or is known dead).
+
+        With ``in_flight`` (the turns this process is running now) this process's own stale
+        turns that are not among them are orphans too: their task ended without finishing them.
+        """
         orphan = or_(Turn.owner.is_(None), Turn.lease_at.is_(None), Turn.lease_at < stale_before)
         if dead_owners:
             orphan = or_(orphan, Turn.owner.in_(list(dead_owners)))
-        cond = and_(Turn.status == "running", orphan, or_(Turn.owner.is_(None), Turn.owner != self.worker))
+        others = or_(Turn.owner.is_(None), Turn.owner != self.worker)
+        if in_flight is not None:
+            others = or_(others, Turn.id.not_in(list(in_flight)) if in_flight else true())
+        cond = and_(Turn.status == "running", orphan, others)
         inner = select(Turn.id).where(cond).order_by(Turn.id).limit(limit).with_for_update(skip_locked=True)
         async with self.db.sessions() as s:
             rows = (await s.execute(
