@@ -275,7 +275,10 @@ def eval_(
         from audiogpt.core.evaluation import SuiteError, run_suite
 
         with tempfile.TemporaryDirectory(prefix="audiogpt-eval-") as tmp:
-            s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None})
+            # A suite is one scorer asking hundreds of times: the per-user rate limits of a chat
+            # deployment would refuse its later calls and score the limiter, not the engine.
+            s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
+                                            "rate_user_per_minute": 0, "rate_workspace_per_minute": 0})
             app_ = await _open_app(s, dry_run=dry_run)
 
             def show(res: dict[str, Any]) -> None:

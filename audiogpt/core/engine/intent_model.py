@@ -32,7 +32,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-L2 = 3e-4
+L2 = 1e-4
 ITERS = 350
 LR = 0.05
 

@@ -213,6 +213,7 @@ def _plan_text(
         audio_any=ctx.has("audio"),
         image_any=ctx.has("image"),
         voice_ref=bool(VOICE_REF_RE.search(req.text)),
+        image_named=bool(IMAGE_WORDS.search(req.text)),
     )
     _, segs = segment_and_route(req.text, router, cues, {a.id: a.kind for a in req.artifacts})
     segs = _weigh_context(segs)
@@ -286,6 +287,12 @@ def _is_req(seg: Segment) -> bool:
     return seg.chained or is_request(seg.text)
 
 
+# Words for a picture in the languages the router reads: the message is about the attached image.
+IMAGE_WORDS = re.compile(
+    r"\b(?:image|images|picture|pictures|pic|pics|photo|photos|photograph|snapshot|screenshot|drawing|painting|"
+    r"selfie|portrait|bild|foto|imagen|fotograf\w*|photographie|immagine)\b|图片|照片|图像",
+    re.I,
+)
 STRONG = 0.9  # a routing this sure is the message's request
 WEAK_ASK = 0.7  # a piece routed below this, beside a strong request, is not a request of its own
 
@@ -362,8 +369,8 @@ def _fold_context(decisions: list[tuple[Segment, str, dict[str, Any]]]) -> list[
     return out
 
 
-CONTEXT_MARGIN = 0.15  # a request whose top two tools are closer than this listens to the statements
-CONTEXT_WEIGHT = 0.3
+CONTEXT_MARGIN = 0.3  # a request whose top two tools are closer than this listens to the statements
+CONTEXT_WEIGHT = 0.4
 
 
 def _weigh_context(segs: list[RoutedSegment]) -> list[RoutedSegment]:

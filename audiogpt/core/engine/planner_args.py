@@ -182,7 +182,11 @@ def seconds(text: str) -> float | None:
         return 30.0
     if re.search(r"\b(?:a |one )?minute and a half\b", t):
         return 90.0
-    m = re.search(r"\b" + _NUM + r"\s*(?:-\s*)?" + _UNIT, t)
+    # Digits may run into an abbreviated unit ("5s", "2 min"); a number word needs a space and a
+    # whole unit word ("five seconds"), or "I am tired" reads as "a m(inute)".
+    m = re.search(r"\b(\d+(?:\.\d+)?)\s*(?:-\s*)?" + _UNIT, t) or re.search(
+        r"\b" + _NUM + r"(?:\s+|\s*-\s*)(sec|secs|second|seconds|min|mins|minute|minutes)\b", t
+    )
     if m:
         n = number(m.group(1))
         if n is None:
@@ -419,14 +423,15 @@ def lyrics(segment: str, quotes: list[str]) -> str | None:
 
 _REQUEST_LEAD = re.compile(
     r"^(?:hey|hi|ok|okay|so|now|also|then|and|please|pls|kindly|just|can you|could you|would you|"
-    r"will you|can i get|could i get|i need|i want|i'd like|i would like|i'd love|give me|get me|"
+    r"will you|can i get|could i get|i need|i want|i'd like|i would like|i'd love|give me|get me|help me|help us|"
     r"make me|let me hear|let's hear|generate|create|produce|make|compose|write|synthesi[sz]e|render|"
     r"play|design|build|do|add|me|us|for me|to hear|another|new|quick|short|little|to)\b[\s,]*",
     re.I,
 )
 _SOUND_OF = re.compile(
-    r"^(?:(?:a|an|some|the)\s+)?(?:sound effects?|sfx|sounds?|noises?|audio|clip|recording|effect)\s+"
-    r"(?:of|with|like)\s+",
+    r"^(?:(?:a|an|some|the)\s+)?(?:(?:background|ambient|short|little|nice|realistic)\s+)*"
+    r"(?:sound effects?|sfx|sounds?|noises?|audio|clip|recording|effect|ambience|soundscape|track)\s+"
+    r"(?:of|with|like|that\s+(?:includes?|contains?|has)|which\s+(?:includes?|contains?|has)|including|containing|featuring)\s+",
     re.I,
 )
 
@@ -434,7 +439,8 @@ _SOUND_OF = re.compile(
 def _strip_durations(s: str) -> str:
     s = re.sub(
         r"[\s,]*\b(?:for\s+|about\s+|around\s+|roughly\s+|like\s+|of\s+|lasting\s+)*"
-        r"(?:half\s+a\s+minute|a\s+minute\s+and\s+a\s+half|" + _NUM + r"\s*(?:-\s*)?" + _UNIT + r")(?:\s+long)?",
+        r"(?:half\s+a\s+minute|a\s+minute\s+and\s+a\s+half|\d+(?:\.\d+)?\s*(?:-\s*)?" + _UNIT
+        + r"|" + _NUM + r"(?:\s+|\s*-\s*)(?:sec|secs|second|seconds|min|mins|minute|minutes)\b)(?:\s+long)?",
         " ",
         s,
         flags=re.I,
@@ -442,10 +448,32 @@ def _strip_durations(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip(" ,")
 
 
+_GENERIC_OBJECT = frozenset(
+    ["a", "an", "some", "any", "music", "song", "songs", "track", "tune", "tunes", "piece", "something", "sound", "sounds", "audio", "clip", "for", "me", "us", "please", "it", "one", "new", "little", "nice"]
+)
+_LATER_ASK = re.compile(r"[,;.!?]\s+(?=(?:so\s+|and\s+)?(?:can|could|would|will)\s+you\b|please\b)", re.I)
+
+
 def description(segment: str, quotes: list[str], *, music: bool = False) -> str:
-    """What to generate ('rain on a tin roof') from 'generate the sound of rain on a tin roof'."""
+    """What to generate ('rain on a tin roof') from 'generate the sound of rain on a tin roof'.
+
+    "I am tired today, can you generate a music for me?": the ask names no content of its own,
+    so the words before it (the mood) are the description.
+    """
     if quotes:
         return " ".join(quotes)
+    m = _LATER_ASK.search(segment)
+    if m:
+        before, ask = segment[: m.start()], segment[m.end() :]
+        got = _describe(ask, music)
+        words = re.findall(r"[a-z']+", got.lower())
+        if all(w in _GENERIC_OBJECT for w in words) and re.search(r"\w", before):
+            return _describe(before, music)
+        return got
+    return _describe(segment, music)
+
+
+def _describe(segment: str, music: bool) -> str:
     s = ARTIFACT_RE.sub("", segment)
     s = _strip_durations(s)
     for _ in range(8):

@@ -150,6 +150,7 @@ class Cues:
     audio_any: bool = True  # some audio exists in the conversation
     image_any: bool = True
     voice_ref: bool = False  # the message names a voice to imitate ("my voice", "like him")
+    image_named: bool = False  # the message talks about a picture ("this photo", "the image", an image id)
 
 
 def _cache_dir() -> Path:
@@ -386,11 +387,11 @@ class Router:
             if missing and not spec.takes_text:
                 factor *= 0.25
             if need == "image" and cues.image_here:
-                factor *= 3.0
+                factor *= 6.0 if cues.image_named else 3.0
             # A picture attached this turn (and no recording) is what "it" is about: a generator that
             # needs no file is less likely meant than the tool that reads the picture.
             if cues.image_here and not cues.audio_here and not need and not spec.takes_text:
-                factor *= 0.6
+                factor *= 0.4 if cues.image_named else 0.6
             # Quoted words are text to use as given: a tool with a free-text argument is meant.
             if cues.quoted:
                 factor *= 2.0 if _payload_fields(spec) else 0.6

@@ -180,8 +180,10 @@ class CuesFactory:
         audio_any: bool = True,
         image_any: bool = True,
         voice_ref: bool = False,
+        image_named: bool = False,
     ) -> None:
         self.voice_ref = voice_ref
+        self.image_named = image_named
         self.image_attached = image_attached
         self.audio_attached = audio_attached
         self.image_ids = image_ids
@@ -197,4 +199,5 @@ class CuesFactory:
             audio_any=self.audio_any,
             image_any=self.image_any,
             voice_ref=self.voice_ref,
+            image_named=self.image_named or named_image,
         )

@@ -124,12 +124,17 @@ def sound_result(backend: str, text: str, plan: prompt.SoundPlan, audio: Audio, 
     how = (f"no recipe matched the words, so I made the nearest sound by meaning: {plan.nearest} "
            f"(similarity {plan.similarity:.2f})" if plan.nearest else
            f"from the words {', '.join(repr(m) for m in plan.matched)}")
-    text_out = (f"{lead}Made {audio.duration:.1f} s of {plan.summary()} ({how}). "
+    if plan.by_meaning:
+        how += "; by meaning: " + ", ".join(f"'{p}' as {prompt.LABELS.get(k, k)}" for p, k in plan.by_meaning)
+    missing = (f" I did not understand {', '.join(repr(p) for p in plan.not_understood)}, so it is not in the mix."
+               if plan.not_understood else "")
+    text_out = (f"{lead}Made {audio.duration:.1f} s of {plan.summary()} ({how}).{missing} "
                 + (note + " " if note else "") + f"(lite: {backend}, procedural synthesis)")
     data: dict[str, Any] = {
         "prompt": text, "method": backend, "layers": [layer.kind for layer in plan.layers],
         "intensity": plan.intensity, "speed": plan.speed, "surface": plan.surface, "distant": plan.distant,
         "matched_words": plan.matched, "nearest_by_meaning": plan.nearest or None,
+        "phrases_by_meaning": [list(x) for x in plan.by_meaning], "not_understood": plan.not_understood,
         "similarity": round(plan.similarity, 3) if plan.nearest else None,
         "seconds": round(audio.duration, 3), "sample_rate": audio.sample_rate,
         "spectral_flatness": round(shape.flatness, 4), "spectral_centroid_hz": round(shape.centroid_hz, 1),

@@ -112,6 +112,8 @@ class SoundPlan:
     matched: list[str] = field(default_factory=list)  # the words that decided
     nearest: str = ""  # set when meaning-matching chose the sound
     similarity: float = 0.0
+    by_meaning: list[tuple[str, str]] = field(default_factory=list)  # (phrase, sound) matched by meaning
+    not_understood: list[str] = field(default_factory=list)  # named phrases no recipe could make
 
     def summary(self) -> str:
         names = [LABELS.get(layer.kind, layer.kind) for layer in self.layers]
@@ -186,6 +188,17 @@ def plan_sound(text: str, *, use_embeddings: bool = True) -> SoundPlan:
         seen.add(kind)
     layers = front + layers
     plan = SoundPlan(layers=layers, matched=matched)
+    # Every sound the request names must be in the result: a phrase ("people speaking") that no
+    # keyword covered is matched by meaning; one that matches nothing is reported, not dropped.
+    if layers and use_embeddings:
+        for phrase in _uncovered_phrases(rest, matched):
+            kind, sim = nearest_sound(phrase)
+            if kind and sim >= MIN_SIMILARITY and kind in SOUNDS:
+                if kind not in {layer.kind for layer in plan.layers}:
+                    plan.layers.append(Layer(kind, 0.8))
+                plan.by_meaning.append((phrase, kind))
+            else:
+                plan.not_understood.append(phrase)
     if not layers:
         kind, sim = nearest_sound(raw) if use_embeddings else ("", 0.0)
         if not kind or sim < MIN_SIMILARITY:
@@ -229,6 +242,24 @@ def plan_sound(text: str, *, use_embeddings: bool = True) -> SoundPlan:
             else:
                 plan.distant = True
     return plan
+
+
+_PHRASE_SPLIT = re.compile(r"\s*(?:,|;|\band\b|\bwith\b|\bplus\b|\bover\b|\bunder\b|\bwhile\b|\bthen\b)\s*")
+_NOT_A_SOUND = frozenset(
+    ["a", "an", "the", "some", "of", "in", "on", "at", "to", "for", "from", "background", "foreground", "sound", "sounds", "noise", "noises", "ambience", "audio", "clip", "soundscape", "scene", "effect", "effects", "that", "which", "includes", "include", "including", "contains", "containing", "featuring", "has", "lots", "lot", "little", "bit", "very", "soft", "loud", "quiet", "gentle", "heavy", "light", "distant", "far", "away", "nearby", "close", "slow", "fast", "seconds", "second", "minutes", "minute", "long", "short"]
+)
+
+
+def _uncovered_phrases(text: str, matched: list[str]) -> list[str]:
+    """Pieces of the description that name something and contain none of the matched words."""
+    out = []
+    for piece in _PHRASE_SPLIT.split(text):
+        words = re.findall(r"[a-z']+", piece)
+        content = [w for w in words if w not in _NOT_A_SOUND and not w.isdigit()]
+        if len(content) < 1 or any(_has(" " + piece + " ", m.strip()) for m in matched if m.strip()):
+            continue
+        out.append(" ".join(words))
+    return out
 
 
 def nearest_sound(text: str) -> tuple[str, float]:
@@ -303,6 +334,9 @@ MOODS: dict[str, tuple[str | None, float]] = {  # word -> (mode, energy 0..1)
     "dreamy": ("major", 0.25), "romantic": ("major", 0.4), "hopeful": ("major", 0.5), "triumphant": ("major", 0.9),
     "energetic": (None, 0.9), "intense": (None, 0.9), "aggressive": ("minor", 1.0), "gentle": (None, 0.2),
     "soft": (None, 0.2), "quiet": (None, 0.15), "sleepy": ("major", 0.1), "nostalgic": ("major", 0.35),
+    # how the listener feels: music for them, not about them ("I am tired today" -> something soothing)
+    "tired": ("major", 0.2), "exhausted": ("major", 0.15), "stressed": ("major", 0.2), "anxious": ("major", 0.2),
+    "bored": ("major", 0.75), "unwind": ("major", 0.2),
 }
 TEMPO_WORDS = [("very slow", 56.0), ("very fast", 170.0), ("slow", 68.0), ("laid back", 80.0), ("relaxed", 80.0),
                ("moderate", 100.0), ("medium", 100.0), ("mid-tempo", 100.0), ("fast", 144.0), ("quick", 140.0),
