@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         10.0, description="On stop, how long turns in flight may take to post their answers before they are "
                           "cancelled (the next start resumes them).")
+    delivery_max_attempts: int = Field(
+        5, ge=1, description="Attempts to post one reply (the first, then each recovery sweep); the last one that "
+                             "fails posts one sentence saying the rest could not be posted, and stops.")
 
     # --- Discord ---
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "AUDIOGPT_DISCORD_TOKEN"))

@@ -34,6 +34,7 @@ CHANNEL_ID = "920000000000000001"  # a text channel where the bot may talk
 MUTED_CHANNEL_ID = "920000000000000002"  # a text channel where the bot may not send messages
 USER_ID = "930000000000000001"
 OWNER_ID = "930000000000000099"
+NONCE_WINDOW_S = 300.0  # Discord checks an enforced nonce "in the past few minutes"
 
 # View Channel, Send Messages, Send Messages in Threads, Create Public Threads, Attach Files,
 # Read Message History, Send Voice Messages, Use Application Commands.
@@ -112,6 +113,13 @@ class FakeDiscord:
         self.gateway_paths: list[str] = []
         self.rate_limits: list[tuple[str, str, float]] = []  # (method, path regex, retry_after) to answer once
         self.failures: list[tuple[str, str, int, int]] = []  # (method, path regex, status, code) to answer once
+        # [check, status, code, times left (None = always)]: requests ``check`` picks are refused (fail_if)
+        self.refusals: list[list[Any]] = []
+        # [check, times left]: requests ``check`` picks are handled, then the connection drops (lose_response_if)
+        self.lost: list[list[Any]] = []
+        # (channel, nonce) -> (when, message id): a create with ``enforce_nonce`` and a nonce seen within
+        # NONCE_WINDOW_S returns that message instead of creating another, as Discord does
+        self.nonces: dict[tuple[str, str], tuple[float, str]] = {}
         self.premium_tier = guild_premium_tier
         self.channels = {
             CHANNEL_ID: text_channel(CHANNEL_ID, "general"),
@@ -191,6 +199,20 @@ class FakeDiscord:
     def fail_once(self, method: str, path_regex: str, status: int = 400, code: int = 50035) -> None:
         """Answer the next matching request with a Discord error (no retry is expected)."""
         self.failures.append((method, path_regex, status, code))
+
+    def fail_if(self, check: Callable[[Recorded], bool], *, status: int = 400, code: int = 50035,
+                times: int | None = 1) -> None:
+        """Refuse the requests ``check`` picks (by body, not just path), ``times`` times (None = always)."""
+        self.refusals.append([check, status, code, times])
+
+    def lose_response_if(self, check: Callable[[Recorded], bool], *, times: int = 1) -> None:
+        """Handle the requests ``check`` picks (the message is created), then drop the connection, so
+        the client never learns it succeeded."""
+        self.lost.append([check, times])
+
+    def created(self, channel: str) -> list[dict[str, Any]]:
+        """The messages the bot really created in ``channel`` (a create deduplicated by nonce is not one)."""
+        return [m for m in self.messages.values() if m["channel_id"] == channel and m["author"]["id"] == BOT_ID]
 
     def add_file(self, data: bytes | None, name: str, content_type: str, *, size: int | None = None,
                  slow: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -337,12 +359,32 @@ class FakeDiscord:
                 rec.status = status
                 await self._notify()
                 return self._error(status, code, "Invalid Form Body")
+        for refusal in list(self.refusals):
+            check, status, code, times = refusal
+            if check(rec):
+                if times is not None:
+                    refusal[3] = times - 1
+                    if refusal[3] <= 0:
+                        self.refusals.remove(refusal)
+                rec.status = status
+                await self._notify()
+                return self._error(status, code, "Invalid Form Body")
         try:
             resp = await handler(request)
         except web.HTTPException as exc:
             rec.status = exc.status
             await self._notify()
             raise
+        for lost in list(self.lost):
+            if lost[0](rec):
+                lost[1] -= 1
+                if lost[1] <= 0:
+                    self.lost.remove(lost)
+                rec.status = 599  # done here, never answered: not counted by sent()
+                if request.transport is not None:
+                    request.transport.close()
+                await self._notify()
+                return resp
         rec.status = resp.status
         for listener in self.listeners:
             listener(rec)
@@ -413,7 +455,17 @@ class FakeDiscord:
         if cid == MUTED_CHANNEL_ID:
             return self._error(403, 50013, "Missing Permissions")
         rec: Recorded = request[REC]
-        msg = self._new_message(cid, rec.json or {}, rec.files)
+        body = rec.json or {}
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self.nonces.get((cid, str(nonce)))
+            if seen is not None and time.monotonic() - seen[0] < NONCE_WINDOW_S and seen[1] in self.messages:
+                return _json(self.messages[seen[1]])  # the same message again; nothing new is created
+        msg = self._new_message(cid, body, rec.files)
+        if nonce is not None:
+            msg["nonce"] = nonce
+            if body.get("enforce_nonce"):
+                self.nonces[(cid, str(nonce))] = (time.monotonic(), msg["id"])
         await self.dispatch("MESSAGE_CREATE", msg)  # Discord echoes the bot's own messages
         return _json(msg)
 

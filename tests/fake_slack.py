@@ -13,6 +13,7 @@ import itertools
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +27,7 @@ class Call:
     args: dict[str, Any]
     token: str | None
     at: float = field(default_factory=time.perf_counter)  # when the fake received it
+    ok: bool = True  # False: the fake refused it (fail_if)
 
 
 @dataclass
@@ -62,6 +64,8 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _rate_limited: dict[str, int] = field(default_factory=dict)
+    # [method, check(args), error, times left (None = always)]: calls refused with {"ok": false} (fail_if)
+    refusals: list[list[Any]] = field(default_factory=list)
     app_tokens: set[str] = field(default_factory=set)  # valid xapp- tokens for Socket Mode
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
@@ -123,6 +127,11 @@ class FakeSlack:
         """The next call of ``method`` gets HTTP 429 with ``Retry-After``."""
         self._rate_limited[method] = retry_after
 
+    def fail_if(self, method: str, check: Callable[[dict[str, Any]], bool] = lambda args: True, *,
+                error: str = "internal_error", times: int | None = 1) -> None:
+        """Refuse calls of ``method`` whose args ``check`` picks, ``times`` times (None = always)."""
+        self.refusals.append([method, check, error, times])
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -168,7 +177,16 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         token = self._token(request, args)
-        self.calls.append(Call(method, args, token))
+        call = Call(method, args, token)
+        self.calls.append(call)
+        for refusal in list(self.refusals):
+            if refusal[0] == method and refusal[1](args):
+                if refusal[3] is not None:
+                    refusal[3] -= 1
+                    if refusal[3] <= 0:
+                        self.refusals.remove(refusal)
+                call.ok = False
+                return web.json_response({"ok": False, "error": refusal[2]})
         if method in self._rate_limited:
             retry = self._rate_limited.pop(method)
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,

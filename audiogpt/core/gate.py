@@ -15,6 +15,9 @@ Slack and whatever comes next cannot drift apart again:
 - **the voice reply**: which artifact is spoken (:func:`voice_artifact`), by catalogue role.
 - **deliver-once**: the turn row is the outbox; the gate reports whether the answer
   was posted here, by another delivery, or refused by the platform.
+- **multi-part replies** (:class:`ReplyParts`): a reply is several platform calls; each
+  part is recorded in SQL once posted, a retry resumes at the first unsent one, and the
+  last allowed attempt (``delivery_max_attempts``) ends with one sentence instead of a retry.
 - **tracked tasks and graceful stop**: turns in flight finish within a grace period,
   the rest are cancelled (and resumed by the next process's recovery).
 
@@ -28,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[Outgoing], Awaitable[str | int | None]]  # posts one answer; returns the platform's id
 TurnStatus = Literal["answered", "skipped", "not_posted", "failed"]
+MessageId = str | int | None
+# posts one plain sentence (the give-up notice); gets the notice's stable key
+Notice = Callable[[str, str | None], Awaitable[MessageId]]
 
 # catalogue roles whose audio output is "the answer, spoken" (see ``catalogue.spec.Role``)
 VOICE_ROLES = frozenset({"speak", "clone_voice"})
@@ -92,6 +98,112 @@ def progress_label(ev: Progress) -> str:
     return base
 
 
+# --- multi-part replies ----------------------------------------------------------------------
+
+NOTICE_PART = -1  # the part index of the give-up sentence
+
+
+@dataclass(frozen=True)
+class ReplyPart:
+    """One platform call of a reply (a text chunk, a file group, an upload), in posting order.
+
+    ``post`` gets the part's stable key (the same on every attempt: Discord's ``nonce``, so a
+    post Discord accepted before the response was lost is not created again), or None for a
+    reply with no turn row. ``label`` names the part in the give-up sentence.
+    """
+
+    kind: str  # text | files | voice | upload (what the record says)
+    post: Callable[[str | None], Awaitable[MessageId]]
+    label: str = "a part of it"
+
+
+class ReplyParts:
+    """The posted parts of one reply, for one delivery attempt (from :meth:`TurnGate.reply_parts`).
+
+    Platforms take a long reply as several calls, and any of them may fail after earlier
+    ones were posted; re-posting the whole reply on every retry repeated its first parts
+    (once per 15-s sweep, without end). So each part is recorded in SQL right after it was
+    posted, a retry skips what is recorded, and the attempt that reaches the cap posts one
+    sentence about what is missing instead of failing again: the outbox then marks the
+    reply delivered, with the reason on the turn row.
+    """
+
+    def __init__(self, repo: Repository | None = None, turn_id: int | None = None, *,
+                 posted: dict[int, str | None] | None = None, attempt: int = 1, max_attempts: int = 0) -> None:
+        self.repo = repo
+        self.turn_id = turn_id
+        self.posted: dict[int, MessageId] = dict(posted or {})
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.gave_up: str | None = None  # the reason, once this attempt gave up
+
+    @property
+    def tracked(self) -> bool:
+        return self.repo is not None and self.turn_id is not None
+
+    @property
+    def final(self) -> bool:
+        """This is the last attempt the cap allows: a failure now ends in the give-up sentence."""
+        return self.tracked and self.max_attempts > 0 and self.attempt >= self.max_attempts
+
+    @property
+    def first(self) -> MessageId:
+        """The platform's id of the reply's first message, posted now or by an earlier attempt."""
+        return self.posted.get(0)
+
+    def key(self, index: int) -> str | None:
+        """A part's stable key, at most 25 characters (Discord's nonce limit); None when untracked."""
+        if self.turn_id is None:
+            return None
+        return f"ag{self.turn_id}.{'x' if index == NOTICE_PART else index}"
+
+    async def _record(self, index: int, kind: str, message_id: MessageId) -> None:
+        self.posted[index] = message_id
+        if self.repo is not None and self.turn_id is not None:
+            mid = None if message_id is None or message_id == "" else str(message_id)
+            await self.repo.record_reply_part(self.turn_id, index, kind, mid)
+
+    async def post(self, parts: Sequence[ReplyPart], notice: Notice,
+                   explain: Callable[[BaseException], str] | None = None) -> MessageId:
+        """Post the parts not posted yet, in order; returns the id of the reply's first message.
+
+        A failure raises (the outbox gives the claim back for a later retry), except on the
+        final attempt: then ``notice`` posts one sentence naming the part and the reason
+        (``explain`` turns the platform's error into words), and this returns normally.
+        """
+        for index, part in enumerate(parts):
+            if index in self.posted:
+                continue
+            try:
+                mid = await part.post(self.key(index))
+            except Exception as exc:
+                if not self.final:
+                    raise
+                return await self._give_up(index, part, exc, notice, explain)
+            await self._record(index, part.kind, mid)
+        return self.first
+
+    async def _give_up(self, index: int, part: ReplyPart, exc: Exception, notice: Notice,
+                       explain: Callable[[BaseException], str] | None) -> MessageId:
+        reason = (explain(exc) if explain is not None else "") or type(exc).__name__
+        self.gave_up = reason
+        rest = "the rest of this answer" if self.posted else "this answer"
+        sentence = (f"I could not post {rest}: {part.label} failed {self.attempt} "
+                    f"time{'s' if self.attempt != 1 else ''} ({reason}).")
+        log.error("turn %s: giving up on part %d (%s) after %d attempts: %s", self.turn_id, index, part.kind,
+                  self.attempt, reason, exc_info=exc)
+        mid: MessageId = None
+        if NOTICE_PART not in self.posted:
+            try:
+                mid = await notice(sentence, self.key(NOTICE_PART))
+                await self._record(NOTICE_PART, "notice", mid)
+            except Exception:
+                log.exception("turn %s: could not post the give-up sentence either", self.turn_id)
+        if self.repo is not None and self.turn_id is not None:
+            await self.repo.give_up_delivery(self.turn_id, f"part {index} ({part.kind}): {reason}")
+        return self.first if self.first is not None else mid
+
+
 # --- results --------------------------------------------------------------------------------
 
 
@@ -134,9 +246,10 @@ class Admission:
 class TurnGate:
     def __init__(self, dialogue: Dialogue, repo: Repository, *, settings_ttl: float = 5.0,
                  user_per_minute: int = 10, workspace_per_minute: int = 60, grace: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 delivery_max_attempts: int = 5, clock: Callable[[], float] = time.monotonic) -> None:
         self.dialogue = dialogue
         self.repo = repo
+        self.delivery_max_attempts = delivery_max_attempts
         self.settings_ttl = settings_ttl
         self.grace = grace
         self.clock = clock
@@ -151,7 +264,7 @@ class TurnGate:
         return cls(dialogue, repo, settings_ttl=settings.settings_cache_seconds,
                    user_per_minute=settings.rate_user_per_minute,
                    workspace_per_minute=settings.rate_workspace_per_minute,
-                   grace=settings.shutdown_grace_seconds)
+                   grace=settings.shutdown_grace_seconds, delivery_max_attempts=settings.delivery_max_attempts)
 
     # --- settings cache -------------------------------------------------------------------
 
@@ -259,6 +372,18 @@ class TurnGate:
         if not delivered:
             return TurnResult("skipped", out)
         return TurnResult("answered", out, message_id=posted[0] if posted else None)
+
+    async def reply_parts(self, turn_id: int | None) -> ReplyParts:
+        """What of turn ``turn_id``'s reply is posted already, for the delivery that claimed it now.
+
+        Called by an adapter's send, inside the outbox claim (which counted this attempt). A
+        reply without a turn row (a notice) is untracked: posted whole, never capped.
+        """
+        if turn_id is None:
+            return ReplyParts()
+        attempt, posted = await self.repo.delivery_progress(turn_id)
+        return ReplyParts(self.repo, turn_id, posted=posted, attempt=max(attempt, 1),
+                          max_attempts=self.delivery_max_attempts)
 
     # --- tasks ----------------------------------------------------------------------------
 

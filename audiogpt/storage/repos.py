@@ -39,7 +39,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audiogpt.storage.db import Database
-from audiogpt.storage.schema import Artifact, Conversation, Job, Message, Setting, Turn, utcnow
+from audiogpt.storage.schema import (
+    Artifact,
+    Conversation,
+    Job,
+    Message,
+    ReplyPartRow,
+    Setting,
+    Turn,
+    utcnow,
+)
 
 
 class StoredMessage(Protocol):
@@ -84,6 +93,7 @@ class TurnHistory:
 CONV_COLUMNS = ("key", "platform", "workspace", "artifact_seq", "created_at", "updated_at")
 TURN_COLUMNS = ("conversation_id", "author", "platform_message_id", "reply_to", "is_voice", "status", "delivery",
                 "delivery_attempts", "owner", "lease_at", "created_at")
+PART_COLUMNS = ("turn_id", "part", "kind", "message_id", "posted_at")
 JOB_COLUMNS = ("conversation_id", "turn_id", "tool_call_id", "tool", "args", "status", "attempts", "worker", "runner",
                "created_at", "started_at", "heartbeat_at")
 
@@ -201,6 +211,9 @@ class Repository:
                 setting.c.scope == bindparam("b_scope"), setting.c.key.in_(bindparam("b_keys", expanding=True)))
         if name == "jobs_new":
             return self._insert_or_nothing(job, JOB_COLUMNS, ["turn_id", "tool_call_id"], ["id"])
+        if name == "part_new":
+            return self._insert_or_nothing(ReplyPartRow.__table__, PART_COLUMNS,
+                                           ["turn_id", "part"], ["turn_id"])
         if name == "turn_finish":
             return (update(turn).where(turn.c.id == bindparam("b_turn"))
                     .values(status=bindparam("b_status"), reply=bindparam("b_reply"), finished_at=bindparam("b_now"))
@@ -417,6 +430,31 @@ class Repository:
             await s.execute(update(Turn).where(Turn.id == turn_id, Turn.delivery == "delivering",
                                                Turn.delivery_owner == self.worker)
                             .values(delivery="pending", delivery_owner=None, delivery_lease_at=None))
+            await s.commit()
+
+    async def delivery_progress(self, turn_id: int) -> tuple[int, dict[int, str | None]]:
+        """A reply's delivery attempts so far (this claim included) and its parts already posted
+        (part index -> the platform's message id), read in one session before a delivery posts."""
+        async with self.db.sessions() as s:
+            attempts = (await s.execute(select(Turn.delivery_attempts).where(Turn.id == turn_id))).scalar_one_or_none()
+            rows = (await s.execute(select(ReplyPartRow.part, ReplyPartRow.message_id)
+                                    .where(ReplyPartRow.turn_id == turn_id))).all()
+        return int(attempts or 0), {int(part): mid for part, mid in rows}
+
+    async def record_reply_part(self, turn_id: int, part: int, kind: str, message_id: str | None) -> None:
+        """Record that part ``part`` of a reply was posted (right after the platform accepted it).
+
+        A second record of the same part (two senders after a lease expired) keeps the first.
+        """
+        params = {"turn_id": turn_id, "part": part, "kind": kind, "message_id": message_id, "posted_at": utcnow()}
+        async with self.db.engine.begin() as c:
+            await c.execute(self._stmt("part_new"), params)
+
+    async def give_up_delivery(self, turn_id: int, error: str) -> None:
+        """Say why a reply's delivery stopped after its last allowed attempt; the sender then marks it
+        delivered (the user was told in one sentence), so no sweep posts it again."""
+        async with self.db.sessions() as s:
+            await s.execute(update(Turn).where(Turn.id == turn_id).values(delivery_error=error[:2000]))
             await s.commit()
 
     async def unfinished_turns(self) -> Sequence[Turn]:

@@ -72,6 +72,26 @@ class Turn(Base):
     delivery_lease_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reply_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Set when the delivery gave up after ``delivery_max_attempts`` claims: the reply is marked
+    # delivered (no sweep retries it again) with the reason; the user got one sentence saying so.
+    delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReplyPartRow(Base):
+    """One posted part of a reply (a text chunk, a file group, an upload): what a retry skips.
+
+    A reply is several platform calls. Each part is recorded here right after the platform
+    accepted it, so a delivery that failed half-way resumes at the first unrecorded part
+    instead of posting the whole reply again. Part -1 is the give-up sentence.
+    """
+
+    __tablename__ = "reply_parts"
+
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16))  # text | files | voice | upload | notice
+    message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the platform's id, where it gives one
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Message(Base):

@@ -110,7 +110,8 @@ class DiscordAdapter:
         channel = self.client.get_channel(place.channel_id)
         guild = getattr(channel, "guild", None)
         mid = await post_outgoing(ChannelTarget(self.client, place.channel_id), out,
-                                  upload_limit=self.upload_limit(guild), reference=reference)
+                                  upload_limit=self.upload_limit(guild), reference=reference,
+                                  parts=await self.gate.reply_parts(out.turn_id))
         return str(mid) if mid is not None else None
 
     async def stop(self, grace: float | None = None) -> None:
@@ -270,8 +271,9 @@ class DiscordAdapter:
         """Run one admitted turn with progress in ``channel``; the answer goes once through ``target``."""
         limit = self.upload_limit(guild)
 
-        async def post(out: Outgoing) -> int | None:
-            return await post_outgoing(target, out, upload_limit=limit, reference=reference)
+        async def post(out: Outgoing) -> int | None:  # inside the outbox claim: resumes after posted parts
+            return await post_outgoing(target, out, upload_limit=limit, reference=reference,
+                                       parts=await self.gate.reply_parts(out.turn_id))
 
         async with StatusReporter(channel, status_after=self.settings.discord_status_after, typing=typing) as status:
             result = await turn.run(incoming, post, progress=status.progress)

@@ -9,6 +9,13 @@ discord.py 2.7 can read voice messages but not send them (``File.to_dict`` has
 no ``duration_secs`` / ``waveform``), so a voice message is one call of its own
 ``http.send_message`` route with an attachment descriptor that carries them and
 flag 8192 -- the same HTTP client and rate limiter, no second HTTP stack.
+
+A reply is several posts (its text chunks, file groups, a voice message): each is one
+:class:`~audiogpt.core.gate.ReplyPart`, recorded by ``core.gate.ReplyParts`` once posted so
+a retry resumes at the first unsent one. Each channel post carries the part's stable key
+as its ``nonce``; discord.py sends ``enforce_nonce`` with every nonce, so Discord returns
+the message it already created for a retried post whose response was lost instead of
+creating it again. (Webhook follow-ups take no nonce; there the SQL record alone guards.)
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +33,7 @@ import discord
 from discord.http import handle_message_parameters
 
 from audiogpt.core.events import ArtifactOut, Outgoing
-from audiogpt.core.gate import voice_artifact
+from audiogpt.core.gate import ReplyPart, ReplyParts, voice_artifact
 from audiogpt.core.media import (
     MediaError,
     VoiceMessage,
@@ -49,9 +57,10 @@ NO_PINGS = discord.AllowedMentions.none()
 class Target(Protocol):
     """Somewhere an answer can be posted: a channel/thread, or an interaction's follow-ups."""
 
-    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any) -> int: ...
+    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any, *,
+                   nonce: str | None = None) -> int: ...
 
-    async def send_voice(self, voice: VoiceMessage) -> int: ...
+    async def send_voice(self, voice: VoiceMessage, *, nonce: str | None = None) -> int: ...
 
 
 class VoiceFile(discord.File):
@@ -75,15 +84,17 @@ class ChannelTarget:
     client: discord.Client
     channel_id: int
 
-    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any) -> int:
+    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any, *,
+                   nonce: str | None = None) -> int:
         channel = self.client.get_channel(self.channel_id) or self.client.get_partial_messageable(self.channel_id)
         msg = await channel.send(content=content, files=list(files) or None,  # type: ignore[union-attr]
-                                 allowed_mentions=NO_PINGS, reference=reference, mention_author=False)
+                                 allowed_mentions=NO_PINGS, reference=reference, mention_author=False,
+                                 nonce=nonce)  # None: discord.py picks a random one
         return msg.id
 
-    async def send_voice(self, voice: VoiceMessage) -> int:
+    async def send_voice(self, voice: VoiceMessage, *, nonce: str | None = None) -> int:
         params = handle_message_parameters(file=VoiceFile(voice), flags=discord.MessageFlags(voice=True),
-                                           allowed_mentions=NO_PINGS)
+                                           allowed_mentions=NO_PINGS, nonce=nonce)  # with enforce_nonce
         with params:
             data = await self.client.http.send_message(self.channel_id, params=params)
         return int(data["id"])
@@ -95,16 +106,18 @@ class FollowupTarget:
 
     interaction: discord.Interaction
 
-    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any) -> int:
-        kw: dict[str, Any] = {"allowed_mentions": NO_PINGS, "wait": True}
+    async def send(self, content: str | None, files: Sequence[discord.File], reference: Any, *,
+                   nonce: str | None = None) -> int:
+        kw: dict[str, Any] = {"allowed_mentions": NO_PINGS, "wait": True}  # webhooks take no nonce
         if files:
             kw["files"] = list(files)
         msg = await self.interaction.followup.send(content=content or discord.utils.MISSING, **kw)
         return msg.id
 
-    async def send_voice(self, voice: VoiceMessage) -> int:
+    async def send_voice(self, voice: VoiceMessage, *, nonce: str | None = None) -> int:
         # webhooks cannot post voice messages; the audio goes as an ordinary file
-        return await self.send(None, [discord.File(io.BytesIO(voice.data), filename="voice-message.ogg")], None)
+        return await self.send(None, [discord.File(io.BytesIO(voice.data), filename="voice-message.ogg")], None,
+                               nonce=nonce)
 
 
 # --- attachments ---------------------------------------------------------------------------
@@ -156,23 +169,54 @@ def _prepare(out: Outgoing, upload_limit: int) -> Prepared:
     return Prepared(files, notes, voice)
 
 
-async def post_outgoing(target: Target, out: Outgoing, *, upload_limit: int, reference: Any = None) -> int | None:
-    """Post one answer; returns the id of its first message (None when there was nothing to post)."""
+def explain(exc: BaseException) -> str:
+    """A Discord error in a few words, for the give-up sentence."""
+    if isinstance(exc, discord.HTTPException):
+        return f"Discord answered {exc.status}" + (f": {exc.text}" if exc.text else "")
+    return type(exc).__name__
+
+
+async def post_outgoing(target: Target, out: Outgoing, *, upload_limit: int, reference: Any = None,
+                        parts: ReplyParts | None = None) -> int | None:
+    """Post one answer, resuming after the parts ``parts`` says were posted; returns the id of its
+    first message (None when there was nothing to post)."""
+    parts = parts or ReplyParts()
     prepared = await asyncio.to_thread(_prepare, out, upload_limit) if out.artifacts else Prepared([], [], None)
     text = out.text.strip()
     if prepared.notes:
         text = (text + "\n" + "; ".join(prepared.notes) + ".").strip()
     chunks = split_text(text, MESSAGE_LIMIT) or ([] if prepared.files or prepared.voice else ["Done."])
-    first: int | None = None
     groups = [prepared.files[i:i + FILES_PER_MESSAGE] for i in range(0, len(prepared.files), FILES_PER_MESSAGE)]
+    sent: list[int] = []
+
+    async def send(content: str | None, files: list[discord.File], nonce: str | None) -> int:
+        first = not parts.posted and not sent  # only the reply's first message references the request
+        mid = await target.send(content, files, reference if first else None, nonce=nonce)
+        sent.append(mid)
+        return mid
+
+    plan: list[ReplyPart] = []
     for i, chunk in enumerate(chunks):
         files = groups.pop(0) if groups and i == len(chunks) - 1 else []
-        mid = await target.send(chunk, files, reference if first is None else None)
-        first = first or mid
+        label = f"part {i + 1} of the text" if len(chunks) > 1 else "the text"
+        plan.append(ReplyPart("files" if files else "text", partial(send, chunk, files),
+                              label + (" and its files" if files else "")))
     for files in groups:
-        mid = await target.send(None, files, reference if first is None else None)
-        first = first or mid
+        plan.append(ReplyPart("files", partial(send, None, files), "the attached files"))
     if prepared.voice is not None:
-        mid = await target.send_voice(prepared.voice)
-        first = first or mid
-    return first
+        voice = prepared.voice
+
+        async def send_voice(nonce: str | None) -> int:
+            return await target.send_voice(voice, nonce=nonce)
+
+        plan.append(ReplyPart("voice", send_voice, "the voice message"))
+
+    async def notice(sentence: str, nonce: str | None) -> int:
+        return await target.send(sentence, [], None, nonce=nonce)
+
+    try:
+        first = await parts.post(plan, notice, explain)
+    finally:
+        for f in prepared.files:  # the files of parts posted before (skipped now) were opened too
+            f.close()
+    return int(first) if first is not None else None

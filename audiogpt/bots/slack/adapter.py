@@ -51,7 +51,7 @@ from audiogpt.bots.slack.posting import Poster, escape
 from audiogpt.bots.slack.progress import WORKING, ProgressView
 from audiogpt.config import Settings
 from audiogpt.core.events import Incoming, Outgoing
-from audiogpt.core.gate import Admission
+from audiogpt.core.gate import Admission, ReplyParts
 from audiogpt.logsafe import reveal, safe_error
 from audiogpt.storage.slack_store import SQLInstallationStore, SQLThreadLinks
 
@@ -296,14 +296,17 @@ class SlackAdapter:
         if ephemeral_to is None:
             view.start()
         poster = Poster(client)
+        attempts: list[ReplyParts] = []
 
-        async def post(o: Outgoing) -> str:
+        async def post(o: Outgoing) -> str:  # inside the outbox claim: resumes after the parts posted before
             working_ts = await view.finish()  # progress stops; the answer replaces its placeholder
+            parts = await turn.gate.reply_parts(o.turn_id)
+            attempts.append(parts)
             if respond is not None:
-                await poster.respond(o, respond, extra_blocks=extra_blocks, head=head)
+                await poster.respond(o, respond, extra_blocks=extra_blocks, head=head, parts=parts)
                 return ""
             return await poster.post(o, channel=channel, thread_ts=thread_ts, replace_ts=working_ts,
-                                     extra_blocks=extra_blocks, ephemeral_user=ephemeral_to, head=head)
+                                     extra_blocks=extra_blocks, ephemeral_user=ephemeral_to, head=head, parts=parts)
 
         result = await turn.run(incoming, post, progress=view)
         if result.status == "failed":  # say so where the answer would have gone
@@ -313,7 +316,8 @@ class SlackAdapter:
         if working_ts and result.status == "skipped":  # another delivery owns the answer: no "Working…" left
             with contextlib.suppress(SlackApiError):
                 await client.chat_delete(channel=channel, ts=working_ts)
-        elif working_ts and result.status == "not_posted":
+        elif working_ts and result.status == "not_posted" and not any(0 in a.posted for a in attempts):
+            # (once the answer's first part replaced the placeholder, the note would overwrite it)
             with contextlib.suppress(Exception):
                 await client.chat_update(channel=channel, ts=working_ts, text=NOT_POSTED)
         if result.status != "answered" or result.message_id is None:
@@ -405,9 +409,11 @@ class SlackAdapter:
         """Post a reply a previous process produced; returns the answer's ts."""
         team, channel, thread = parse_key(out.conversation)
         client = await self.client_for(team)
+        parts = await self.gate.reply_parts(out.turn_id)  # inside the outbox claim: what was posted before
         if thread.startswith("cmd-"):  # an ephemeral command's answer stays visible to its author only
             author = (await self.app.repo.get_turn(out.turn_id)).author if out.turn_id is not None else None
             if author:
-                return await Poster(client).post(out, channel=channel, thread_ts=None, ephemeral_user=author)
+                return await Poster(client).post(out, channel=channel, thread_ts=None, ephemeral_user=author,
+                                                 parts=parts)
             return ""
-        return await Poster(client).post(out, channel=channel, thread_ts=thread)
+        return await Poster(client).post(out, channel=channel, thread_ts=thread, parts=parts)

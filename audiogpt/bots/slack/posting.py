@@ -1,6 +1,11 @@
 """:class:`Outgoing` -> Slack calls: mrkdwn text split under Slack's limits, blocks where they
 help (a sound-event table), generated files through ``files_upload_v2`` (the external upload
 flow) into the same thread with a title and a short description.
+
+An answer is several calls (its messages, then one upload of its files): each is one
+:class:`~audiogpt.core.gate.ReplyPart`, recorded by ``core.gate.ReplyParts`` once Slack
+accepted it, so a retry resumes at the first call not made yet. Slack has no idempotency
+key for these calls; the SQL record is what keeps a retried answer from repeating.
 """
 
 from __future__ import annotations
@@ -9,13 +14,15 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from audiogpt.core.events import ArtifactOut, Outgoing
-from audiogpt.core.gate import voice_artifact
+from audiogpt.core.gate import MessageId, ReplyPart, ReplyParts, voice_artifact
 from audiogpt.core.media import audio_from_wav_bytes, encode_to_fit, format_duration
 from audiogpt.core.text_split import split_text
 
@@ -199,6 +206,13 @@ async def file_uploads(out: Outgoing) -> tuple[list[dict[str, Any]], str]:
 # --- posting ----------------------------------------------------------------------------
 
 
+def explain(exc: BaseException) -> str:
+    """A Slack error in a few words, for the give-up sentence."""
+    if isinstance(exc, SlackApiError):
+        return f"Slack answered {exc.response.get('error') or exc.response.status_code}"
+    return type(exc).__name__
+
+
 class Poster:
     """Posts one answer into a thread. Returns the ts of the answer's first message."""
 
@@ -207,30 +221,53 @@ class Poster:
 
     async def post(self, out: Outgoing, *, channel: str, thread_ts: str | None, replace_ts: str | None = None,
                    extra_blocks: list[dict[str, Any]] | None = None, ephemeral_user: str | None = None,
-                   head: str = "") -> str:
+                   head: str = "", parts: ReplyParts | None = None) -> str:
+        """Post the answer's calls not posted yet (``parts`` says which were, by an earlier attempt)."""
+        parts = parts or ReplyParts()
         messages = render(out.text, out.data(), extra_blocks, head)
-        first_ts = ""
-        for i, m in enumerate(messages):
+
+        async def message(i: int, m: Rendered, _key: str | None) -> MessageId:
             if i == 0 and replace_ts:
                 await self.client.chat_update(channel=channel, ts=replace_ts, text=m.text, blocks=m.blocks)
-                ts = replace_ts
-            elif ephemeral_user:
+                return replace_ts
+            if ephemeral_user:
                 resp = await self.client.chat_postEphemeral(channel=channel, user=ephemeral_user, text=m.text,
                                                             blocks=m.blocks, thread_ts=thread_ts)
-                ts = str(resp.get("message_ts") or "")
-            else:  # the rest of a long answer follows in the thread of its first part
-                resp = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or replace_ts,
-                                                          text=m.text, blocks=m.blocks, unfurl_links=False)
-                ts = str(resp.get("ts") or "")
-            first_ts = first_ts or ts
-        if out.artifacts and not ephemeral_user:
-            await self.upload(out, channel=channel, thread_ts=thread_ts or first_ts)
-        elif out.artifacts:  # ephemeral messages cannot carry files; say where they are
+                return str(resp.get("message_ts") or "")
+            # the rest of a long answer follows in the thread of its first part
+            resp = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or replace_ts,
+                                                      text=m.text, blocks=m.blocks, unfurl_links=False)
+            return str(resp.get("ts") or "")
+
+        async def upload(_key: str | None) -> MessageId:
+            await self.upload(out, channel=channel, thread_ts=thread_ts or _ts(parts.first))
+            return None
+
+        async def where_files_are(_key: str | None) -> MessageId:  # ephemeral messages cannot carry files
             names = ", ".join(a.id for a in out.artifacts)
-            await self.client.chat_postEphemeral(
+            resp = await self.client.chat_postEphemeral(
                 channel=channel, user=ephemeral_user, thread_ts=thread_ts,
                 text=f"I made {names}; use *Continue in a thread* to get the files.")
-        return first_ts
+            return str(resp.get("message_ts") or "")
+
+        plan = [ReplyPart("text", partial(message, i, m),
+                          f"part {i + 1} of the text" if len(messages) > 1 else "the text")
+                for i, m in enumerate(messages)]
+        if out.artifacts and not ephemeral_user:
+            plan.append(ReplyPart("upload", upload, "the upload of its files"))
+        elif out.artifacts:
+            plan.append(ReplyPart("text", where_files_are, "the note about its files"))
+
+        async def notice(sentence: str, _key: str | None) -> MessageId:
+            if ephemeral_user:
+                resp = await self.client.chat_postEphemeral(channel=channel, user=ephemeral_user, text=sentence,
+                                                            thread_ts=thread_ts)
+                return str(resp.get("message_ts") or "")
+            resp = await self.client.chat_postMessage(channel=channel, text=sentence, unfurl_links=False,
+                                                      thread_ts=thread_ts or replace_ts or _ts(parts.first))
+            return str(resp.get("ts") or "")
+
+        return _ts(await parts.post(plan, notice, explain)) or ""
 
     async def upload(self, out: Outgoing, *, channel: str, thread_ts: str | None) -> None:
         items, description = await file_uploads(out)
@@ -240,11 +277,25 @@ class Poster:
                                           initial_comment=description)
 
     async def respond(self, out: Outgoing, respond: Any, *, extra_blocks: list[dict[str, Any]] | None = None,
-                      head: str = "") -> None:
+                      head: str = "", parts: ReplyParts | None = None) -> None:
         """Answer through a slash command's ``response_url`` (ephemeral, or where the bot is not a member)."""
-        for m in render(out.text, out.data(), extra_blocks, head):
-            await respond(text=m.text, blocks=m.blocks, response_type="ephemeral", replace_original=False)
+        parts = parts or ReplyParts()
+
+        async def say(text: str, blocks: list[dict[str, Any]] | None, _key: str | None) -> MessageId:
+            kw: dict[str, Any] = {"blocks": blocks} if blocks is not None else {}
+            await respond(text=text, response_type="ephemeral", replace_original=False, **kw)
+            return None
+
+        messages = render(out.text, out.data(), extra_blocks, head)
+        plan = [ReplyPart("text", partial(say, m.text, m.blocks), f"part {i + 1} of the text")
+                for i, m in enumerate(messages)]
         if out.artifacts:
             names = ", ".join(a.id for a in out.artifacts)
-            await respond(text=f"I made {names}; use *Continue in a thread* to get the files.",
-                          response_type="ephemeral", replace_original=False)
+            plan.append(ReplyPart("text", partial(say, f"I made {names}; use *Continue in a thread* to get the files.",
+                                                  None), "the note about its files"))
+        await parts.post(plan, lambda sentence, key: say(sentence, None, key), explain)
+
+
+def _ts(mid: MessageId) -> str | None:
+    """A recorded message id as a Slack ts (None for none)."""
+    return str(mid) if mid not in (None, "") else None
