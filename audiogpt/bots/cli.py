@@ -240,9 +240,16 @@ def tool(
 
 
 @app.command()
-def tools(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+def tools(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+          markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's tool table.")] = False) -> None:
     """Every tool, its backends, licences and whether each is installed here."""
     from audiogpt.core.catalogue.view import describe_tools
+
+    if markdown:
+        from audiogpt.core.catalogue.docs import readme_block
+
+        typer.echo(readme_block())
+        return
 
     settings = get_settings()
     rows = describe_tools(settings)

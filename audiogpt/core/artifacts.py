@@ -37,7 +37,8 @@ EXT_BY_MIME = {
     "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/flac": "flac", "audio/x-flac": "flac", "audio/mp4": "m4a",
     "audio/x-m4a": "m4a", "audio/aac": "aac", "audio/webm": "webm", "video/webm": "webm", "video/mp4": "mp4",
     "video/quicktime": "mov", "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
-    "text/plain": "txt", "application/json": "json",
+    "text/plain": "txt", "application/json": "json", "application/x-subrip": "srt", "text/vtt": "vtt",
+    "text/x-rttm": "rttm",
 }
 
 

@@ -74,6 +74,7 @@ Role = Literal[
     "describe_audio",
     "sing",
     "make_music",
+    "diarize",  # a recording -> who spoke when
 ]
 
 

@@ -463,6 +463,8 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
         or (best not in TOOL_CLASSES and ctx.has("audio"))
     ):
         return "unsupported", {}  # "export as flac", "bass boost this", "join these two clips"
+    if best == "unsupported" and is_vague(seg.text) and not UNSUPPORTED_OP.search(seg.text):
+        return "unknown", {}  # "could you convert it accordingly?" names no operation: the rest of the message does
     if best not in TOOL_CLASSES:
         return best, {}
     if score < TOOL_MIN or (score < VAGUE_MIN and not seg.quotes and is_vague(seg.text)):

@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from audiogpt.core.engine import intent_model as IM
+from audiogpt.core.engine import planner_args as A
 from audiogpt.core.engine.planner_exemplars import EXEMPLARS, NON_TOOL_CLASSES, RECORDINGS, SOUNDS
 from audiogpt.core.engine.planner_lang import is_english
 from audiogpt.core.engine.planner_text import routing_text, set_domain_vocabulary
@@ -268,6 +269,32 @@ def training_examples(classes: list[str]) -> list[IM.Example]:
     return out
 
 
+# Evidence for an argument, by argument name: a request that gives a value only one tool's
+# argument model takes ("from the listener's left", "into Japanese", "C4 D4 E4") leans to that
+# tool. Keyed by argument names of the catalogue's models, so a new tool with such an argument
+# gets the same evidence.
+ARGUMENT_EVIDENCE = {
+    "azimuth": lambda t: A.azimuth(t) is not None,
+    "motion": lambda t: A.motion(t) is not None,
+    "target_language": A.target_language_named,
+    "notes": lambda t: A.notes(t) is not None,
+    "start": lambda t: A.time_range(t)[0] is not None,
+    "speakers": lambda t: A.speakers(t) is not None,
+}
+
+
+def _argument_factor(spec: ToolSpec, text: str, voice_ref: bool) -> float:
+    factor = 1.0
+    fields = spec.args.model_fields
+    if any(name in fields and found(text) for name, found in ARGUMENT_EVIDENCE.items()):
+        factor *= 1.6
+    # A tool whose required audio argument is a voice to imitate needs the message to name one.
+    ref = fields.get("reference")
+    if ref is not None and ref.is_required():
+        factor *= 1.5 if voice_ref or VOICE_REF_RE.search(text) else 0.6
+    return factor
+
+
 def _payload_fields(spec: ToolSpec) -> list[str]:
     """Free-text arguments that take words as given (what to say, generate, look for), not settings."""
     return [f for f in spec.args.text_fields() if "language" not in f and f != "voice"]
@@ -398,6 +425,7 @@ class Router:
             # With a recording attached, a tool that needs no file (a pure generator) is less likely.
             if cues.audio_here and not need and not spec.takes_text:
                 factor *= 0.7
+            factor *= _argument_factor(spec, text, cues.voice_ref)
             scores[spec.name] *= factor
         total = sum(scores.values())
         if total > 0:

@@ -26,6 +26,9 @@ def backends(config: BackendConfig | None = None) -> list[Backend]:
         ConvTasNetEnhance,
         ConvTasNetSeparate,
     )
+    from audiogpt.models.speech.diarize_lite import SileroDVectorDiarization
+    from audiogpt.models.speech.diarize_pyannote import DEFAULT_MODEL as PYANNOTE_MODEL
+    from audiogpt.models.speech.diarize_pyannote import PyannoteDiarization
     from audiogpt.models.speech.enhance_lite import DeepFilterNet3Lite
     from audiogpt.models.speech.full_translate import WhisperM2M100Translation
     from audiogpt.models.speech.full_tts import SpeechT5StyleTransfer, SpeechT5Tts
@@ -42,7 +45,7 @@ def backends(config: BackendConfig | None = None) -> list[Backend]:
     # tiny.en stays selectable (AUDIOGPT_BACKENDS=speech_recognition=faster-whisper-tiny.en), ~5x faster.
     lite: list[Backend] = [FasterWhisperBase(whisper_cache), FasterWhisperTinyEn(), piper,
                            WhisperBaseTranslate(whisper_cache, tts=piper), PiperWorldStyle(piper),
-                           DeepFilterNet3Lite(), HarmonicPitchSeparation()]
+                           DeepFilterNet3Lite(), HarmonicPitchSeparation(), SileroDVectorDiarization()]
 
     def convtasnet(cls: type[ConvTasNetEnhance] | type[ConvTasNetSeparate], default: str) -> Backend:
         ref = c.model(cls.name, default)
@@ -67,5 +70,7 @@ def backends(config: BackendConfig | None = None) -> list[Backend]:
                               revision=c.revision(style), **hf),
         convtasnet(ConvTasNetEnhance, ENHANCEMENT_MODEL),
         convtasnet(ConvTasNetSeparate, SEPARATION_MODEL),
+        PyannoteDiarization(c.model(PyannoteDiarization.name, PYANNOTE_MODEL), device=c.device,
+                            revision=c.revision(PyannoteDiarization.name), cache_dir=c.hf_cache_dir),
     ]
     return lite + full
