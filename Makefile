@@ -39,6 +39,14 @@ run: install
 chat: install
 	$(VENV)/bin/audiogpt chat
 
+# The only target that downloads models (`make run` never does): the files the full backends'
+# loaders read, into the HF cache or AUDIOGPT_MODELS_DIR; resumable; HF_TOKEN for gated models.
+# MODELS names tasks, e.g. make models MODELS="speech_recognition text_to_speech"; default all.
+MODELS ?= --all
+.PHONY: models
+models: install
+	$(VENV)/bin/audiogpt models pull $(MODELS)
+
 test: install-test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 

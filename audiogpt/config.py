@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     dtype: str = Field("auto", description="Full models' precision: auto (float16 on a GPU, float32 on a CPU), float16 or float32.")
     cache_dir: Path | None = Field(None, description="Writable cache for joined weights and label embeddings; unset = ~/.cache/audiogpt.")
     hf_cache_dir: str | None = Field(None, description="Hugging Face hub cache the full models are read from; unset = HF's default (HF_HOME).")
+    models_dir: Path | None = Field(
+        None, description="Local folder of full-model weights: <dir>/<org>/<name> is read in place of hub id <org>/<name>, "
+                          "and `audiogpt models pull` downloads there; unset = the Hugging Face cache only.")
     model_ids: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description='Backend name -> hub id or local folder, JSON or name=id pairs: {"whisper-transformers": "openai/whisper-large-v3"}.',

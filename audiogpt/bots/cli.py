@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from audiogpt.bots.discord_cli import app as discord_cli
+from audiogpt.bots.models_cli import app as models_cli
 from audiogpt.bots.slack.cli import cli as slack_cli
 from audiogpt.config import Settings, get_settings
 
@@ -25,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=False, help="AudioGPT: a
 log = logging.getLogger("audiogpt")
 app.add_typer(discord_cli, name="discord")
 app.add_typer(slack_cli, name="slack")
+app.add_typer(models_cli, name="models")
 
 
 def setup_logging(settings: Settings, *, quiet: bool) -> None:

@@ -32,6 +32,7 @@ def backend_config(settings: Settings, *, resolve: bool = True) -> BackendConfig
         device=settings.device.strip().lower() or "auto", dtype=cast(Dtype, dtype),
         cache_dir=settings.cache_dir.expanduser() if settings.cache_dir else None,
         hf_cache_dir=settings.hf_cache_dir or None, models=dict(settings.model_ids),
+        models_dir=settings.models_dir.expanduser() if settings.models_dir else None,
         revisions=dict(settings.model_revisions), sound_ast_model=settings.sound_ast_model or None,
         sound_clap_model=settings.sound_clap_model or None, sound_caption_model=settings.sound_caption_model or None,
         inpaint_model=settings.inpaint_model or None, hrtf_sofa=settings.hrtf_sofa or None,

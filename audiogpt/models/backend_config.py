@@ -29,6 +29,7 @@ class BackendConfig:
     dtype: Dtype = "auto"  # auto = float16 on a GPU, float32 on the CPU; float32 forces full precision
     cache_dir: Path | None = None  # our own writable cache (joined weights, embeddings); None = ~/.cache/audiogpt
     hf_cache_dir: str | None = None  # Hugging Face hub cache for full models; None = the HF default (HF_HOME)
+    models_dir: Path | None = None  # AUDIOGPT_MODELS_DIR: <dir>/<org>/<name>, when there, replaces hub id <org>/<name>
     models: Mapping[str, str] = field(default_factory=dict)  # backend name -> model id or local folder
     revisions: Mapping[str, str] = field(default_factory=dict)  # backend name -> hub revision (commit or tag)
     # the model paths that had their own variables before the catalogue of backends was settings-driven
@@ -45,8 +46,20 @@ class BackendConfig:
         return self.dtype != "float32"
 
     def model(self, backend: str, default: str) -> str:
-        """The model id or folder for ``backend``: the per-backend setting, else ``default``."""
-        return (self.models.get(backend) or "").strip() or default
+        """The model id or folder for ``backend``: the per-backend setting, else ``default``.
+
+        A hub id with a copy in ``models_dir`` becomes that folder, so weights an operator pulled
+        or copied there are read without a hub cache (an air-gapped machine gets one plain folder).
+        """
+        ref = (self.models.get(backend) or "").strip() or default
+        return self.local_copy(ref) or ref
+
+    def local_copy(self, ref: str) -> str | None:
+        """``models_dir/ref`` when ``ref`` is a hub id (org/name) and that folder exists, else None."""
+        if self.models_dir is None or ref.count("/") != 1 or ref.startswith(("/", ".", "~")):
+            return None
+        folder = self.models_dir.expanduser() / ref
+        return str(folder) if folder.is_dir() else None
 
     def revision(self, backend: str) -> str | None:
         return (self.revisions.get(backend) or "").strip() or None
@@ -57,6 +70,7 @@ class BackendConfig:
 
     def key(self) -> tuple[object, ...]:
         """A hashable identity, so one process builds one registry per distinct config."""
-        return (self.device, self.dtype, str(self.cache_dir), self.hf_cache_dir, tuple(sorted(self.models.items())),
+        return (self.device, self.dtype, str(self.cache_dir), self.hf_cache_dir, str(self.models_dir),
+                tuple(sorted(self.models.items())),
                 tuple(sorted(self.revisions.items())), self.sound_ast_model, self.sound_clap_model,
                 self.sound_caption_model, self.inpaint_model, self.hrtf_sofa, self.wav2lip_checkpoint)

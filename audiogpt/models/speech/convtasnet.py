@@ -482,6 +482,14 @@ class _ConvTasNetBackend(BackendBase):
 
     info_licence = "code Apache-2.0 (this project); JorisCos Asteroid weights CC BY-SA 4.0"
     info_memory_mb = 400
+    model_files = (WEIGHTS_FILE,)  # all the loader reads (`audiogpt models pull` fetches only this)
+
+    def hub_models(self) -> tuple[Any, ...]:
+        """The hub repo ``audiogpt models`` lists and pulls (none for a configured folder or file)."""
+        from audiogpt.models.speech.full_common import HFModel, hf_cache_dir
+
+        # _weights() looks in the environment's HF cache, so that is where a pull must put it
+        return () if self.local_dir is not None else (HFModel(self.model_id, None, str(hf_cache_dir())),)
 
     @property
     def install_hint(self) -> str:  # type: ignore[override]

@@ -81,6 +81,14 @@ class PyannoteDiarization(BackendBase):
                         "speaker embeddings and clustering; counts the speakers itself.")
     requires_modules = ("torch", "pyannote.audio")
     tag = "full: pyannote.audio speaker-diarization pipeline"
+    # what Pipeline.from_pretrained reads from the repo (`audiogpt models pull` fetches only these)
+    model_files = ("*.yaml", "*.json", "*.bin", "*.safetensors", "*.npz")
+
+    def hub_models(self) -> tuple[Any, ...]:
+        """The gated pipeline repo ``audiogpt models`` lists and pulls (HF_TOKEN); none for a folder."""
+        from audiogpt.models.speech.full_common import HFModel
+
+        return () if _is_path(self.model) else (HFModel(self.model, self.revision, self.cache_dir),)
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", revision: str | None = None,
                  cache_dir: str | None = None, token: str | None = None) -> None:

@@ -150,6 +150,11 @@ class WhisperM2M100Translation:
     def install_hint(self) -> str:
         return install_hint([self.asr, self.mt])
 
+    @property
+    def licence_class(self) -> str:
+        """Commercial use by the configured translation model (the licence sentence names NLLB's terms too)."""
+        return "non-commercial" if "nllb" in self.mt.ref.lower() else "commercial"
+
     def describe(self) -> BackendInfo:
         reason = self._missing()
         speak = "; spoken output in English" if any(t.speaks("en") for t in self.tts) else ""
