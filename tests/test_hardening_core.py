@@ -92,11 +92,11 @@ class ChunkBackend(_Base):
             progress: ProgressReport | None = None) -> BackendResult:
         self.started.set()
         try:
-            for i in range(200):
+            for i in range(400):  # 8 s if nobody interrupts it
                 time.sleep(0.02)
                 self.done_chunks += 1
                 if progress is not None:
-                    progress(i / 200, "chunk")
+                    progress(i / 400, "chunk")
             return _tone(self.name, 300)
         finally:
             self.ended.set()
@@ -237,10 +237,11 @@ async def test_a_timed_out_job_interrupts_a_backend_that_can_be(app_factory, set
         out = await asyncio.wait_for(app.dialogue.handle(msg(text, f"c-{text}")), 10)
         assert "job took longer than" in out.text and "was stopped" in out.text
         t_failed = time.monotonic()
-        assert await _until(backend.ended.is_set, 1.5), f"{backend.name} was not interrupted"
-        assert time.monotonic() - t_failed < 1.5
+        # Well under the 8 s an uninterrupted run takes, with room for a loaded CI machine.
+        assert await _until(backend.ended.is_set, 3.0), f"{backend.name} was not interrupted"
+        assert time.monotonic() - t_failed < 3.0
         assert await _until(lambda: app.runner.slots_in_use == 0, 1.0)
-    assert chunks.done_chunks < 100 and cancel.cancelled
+    assert chunks.done_chunks < 200 and cancel.cancelled
 
 
 # --- 8: fan-out ------------------------------------------------------------------------------

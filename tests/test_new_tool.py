@@ -155,10 +155,9 @@ def test_ray_family_and_progress_wording_come_from_its_entry(tmp_path: Path, plu
         from audiogpt.config import Settings
         from audiogpt.core.events import Progress
         from audiogpt.core.gate import progress_label
-        from audiogpt.core.runner_ray import RayRunner
-        runner = RayRunner(None, None, Settings())
+        from audiogpt.core.runner_ray import family_of
         label = progress_label(Progress(conversation="c", job_id=1, tool="audio_reverse", kind="step", fraction=0.5))
-        print(json.dumps({"family": runner.family_of("audio_reverse"), "label": label}))
+        print(json.dumps({"family": family_of("audio_reverse", Settings().ray_deployments), "label": label}))
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(tmp_path, plugin),
                           capture_output=True, text=True, timeout=120)

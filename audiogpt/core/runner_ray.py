@@ -354,6 +354,16 @@ def _infra_errors() -> tuple[type[BaseException], ...]:
     return tuple(errs)
 
 
+def family_of(tool: str, overrides: dict[str, str] | None = None) -> str:
+    """Which Serve app runs ``tool``: an override from settings, else its catalogue family.
+
+    A tool the catalogue does not know gets an app of its own name, never a silent default.
+    """
+    if overrides and tool in overrides:
+        return overrides[tool]
+    return TOOLS.get(tool).family if tool in TOOLS else tool
+
+
 class RayRunner(LocalRunner):
     """Jobs as SQL rows (as :class:`LocalRunner`), model runs on Ray Serve deployments."""
 
@@ -405,9 +415,7 @@ class RayRunner(LocalRunner):
 
     def family_of(self, tool: str) -> str:
         """The Serve app of ``tool``: the settings' override, else the catalogue's family (a plug-in's too)."""
-        if tool in self.families:
-            return self.families[tool]
-        return TOOLS.get(tool).family if tool in TOOLS else tool
+        return family_of(tool, self.families)
 
     def app_name(self, family: str) -> str:
         return f"{self.settings.ray_app_name}-{family}"

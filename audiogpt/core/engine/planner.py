@@ -32,8 +32,6 @@ from audiogpt.core.engine.planner_intent import (
     PRESENCE_RE,
     PROBLEM_RE,
     SHARING_RE,
-    SPEAKER_ID_RE,
-    SPEAKER_TRAIT_RE,
     UNSUPPORTED_OP,
     capability_question,
     is_vague,
@@ -429,8 +427,6 @@ def _decide(rs: RoutedSegment, ctx: Context, forced: dict[frozenset[str], str]) 
         return "chat:capability", {"__reply__": _capability_reply(seg, r)}
     if not _is_req(seg) and SHARING_RE.match(seg.text) and not PROBLEM_RE.search(seg.text) and not A.languages(seg.text):
         return "chat:sharing", {}  # "here is my interview", "I'm sending you a voicemail": what to do is still to come
-    if SPEAKER_ID_RE.search(seg.text) or SPEAKER_TRAIT_RE.search(seg.text):
-        return "unsupported", {}  # who is speaking, their accent, age or mood: no tool analyses the speaker
     follow = follow_up(seg, r, ctx)
     if follow is not None:
         return follow

@@ -340,7 +340,7 @@ def tempo(text: str) -> float | None:
 
 _REFERENCE_TEXT = re.compile(
     r"^(?:it|this|that|these|those|them|back|again|the same|"
-    r"(?:the|my|this|that|his|her|their)\s+(?:transcript\w*|translation|text|result|output|caption|"
+    r"(?:the|my|this|that|his|her|their|your)\s+(?:transcript\w*|translation|text|result|output|caption|"
     r"description|essay|message|answer|summary|notes?|words|sentence|paragraph|reply|response|lyrics|"
     r"recording|audio|voice|clip|file|voice note|voice message|speech|sound|track)|"
     r"what (?:he|she|they|it|you) (?:said|says|wrote)|something|anything|a line|a song|"

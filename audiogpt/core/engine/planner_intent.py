@@ -228,13 +228,6 @@ AUDIO_OBJECT = re.compile(
     r"sound\s+effects?|lullab(?:y|ies)|anthems?|ringtones?)\b",
     re.I,
 )
-SPEAKER_TRAIT_RE = re.compile(
-    r"\b(?:speaker'?s?|his|her|their|the\s+voice'?s?|person'?s?|singer'?s?|narrator'?s?)\s+"
-    r"(?:accent|age|gender|emotions?|mood|dialect|nationality|ethnicity|personality|sentiment)\b|"
-    r"\bhow\s+old\s+(?:is|are)\s+(?:the\s+)?(?:speaker|singer|narrator|person|he|she|they)\b|"
-    r"\b(?:male\s+or\s+(?:a\s+)?female|(?:a\s+)?man\s+or\s+(?:a\s+)?woman)\b|\bwhat\s+(?:kind\s+of\s+)?accent\b",
-    re.I,
-)
 # "is anyone speaking in this?", "are there any voices?": whether (and when) a sound occurs.
 PRESENCE_RE = re.compile(
     r"^\W*(?:(?:so|ok|okay|and|also)[\s,]+)?(?:is|are|was|were|does|do|did)\s+(?:there\s+)?(?:anyone|anybody|someone|somebody|"
@@ -270,10 +263,5 @@ PROBLEM_RE = re.compile(
     r"drop\w*|cuts?\s+out|glitch\w*|overlap\w*|over\s+each\s+other|at\s+(?:the\s+same\s+time|once)|hard\s+to|barely|"
     r"can'?t\s+(?:hear|understand)|unclear|distort\w*|broken|damaged|wind\w*|foreign|translat\w*|transcri\w*|"
     r"mono|headphones?|binaural|3d|what\s+\w+\s+(?:says?|said))\b",
-    re.I,
-)
-SPEAKER_ID_RE = re.compile(
-    r"\bwho(?:'?s|\s+is|\s+are|\s+was|\s+were)?\s+(?:the\s+)?(?:talking|speaking|singing|speaker|voice|narrator|singer)\b"
-    r"|\bwhose\s+voice\b|\b(?:identify|recogni[sz]e|name)\s+(?:the\s+|this\s+)?(?:speaker|voice|singer|narrator)\b",
     re.I,
 )

@@ -210,6 +210,9 @@ def _multilingual() -> Embedder | None:
 # picked by hash, so the data grows by a known factor and every run trains the same model.
 _FRAMES = ("can you {x}", "please {x}", "{x} please", "could you {x} for me", "I want you to {x}",
            "hey, {x}", "{x}, thanks", "I need you to {x}")
+# Where a step sits in a chain says nothing about which tool it is ("denoise this first",
+# "then read it out"): a second frame per exemplar teaches the classifier to ignore it.
+_CHAIN_FRAMES = ("{x} first", "first {x}", "then {x}", "and then {x}", "after that, {x}", "now {x}")
 
 
 def _typo(text: str, h: int) -> str:
@@ -227,7 +230,8 @@ def _typo(text: str, h: int) -> str:
 def _augment(text: str) -> list[str]:
     h = int(hashlib.md5(text.encode()).hexdigest()[:8], 16)
     x = text[0].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text
-    return [_FRAMES[h % len(_FRAMES)].format(x=x), _typo(text, h)]
+    return [_FRAMES[h % len(_FRAMES)].format(x=x), _CHAIN_FRAMES[(h // 11) % len(_CHAIN_FRAMES)].format(x=x),
+            _typo(text, h)]
 
 
 def _key(text: str) -> str:
@@ -413,7 +417,10 @@ class Router:
             missing = (need == "audio" and not cues.audio_any) or (need == "image" and not cues.image_any)
             if missing and not spec.takes_text:
                 factor *= 0.25
-            if need == "image" and cues.image_here:
+            # A picture attached this turn is for a tool that takes one (required or not: a face for
+            # the talking head); more so when the message talks about the picture.
+            takes_image = any(kind == "image" for _, kind, _ in spec.args.artifact_fields())
+            if takes_image and cues.image_here:
                 factor *= 6.0 if cues.image_named else 3.0
             # A picture attached this turn (and no recording) is what "it" is about: a generator that
             # needs no file is less likely meant than the tool that reads the picture.

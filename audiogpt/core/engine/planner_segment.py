@@ -87,7 +87,9 @@ def segment_and_route(
     out: list[RoutedSegment] = []
     for p, parts, lparts in zip(pieces, candidates, loose, strict=True):
         if len(parts) > 1 and _accept_weak_split(parts, routed):
-            out.extend(RoutedSegment(segs[q], routed[q]) for q in parts)
+            for q in parts:  # each piece of an accepted split is an ask, even a terse noun phrase
+                segs[q].chained = True
+                out.append(RoutedSegment(segs[q], routed[q]))
         elif len(lparts) > 1 and _accept_loose_split(lparts, routed):
             for q in lparts:
                 segs[q].chained = True
@@ -155,9 +157,12 @@ def _reroute_after_audio_makers(
 
 
 def _accept_weak_split(parts: list[str], routed: dict[str, Routed]) -> bool:
-    """Every piece must itself be a request (starts with a verb) for a different, confident tool
-    (or for something we cannot do, which the answer then mentions)."""
-    if not all(starts_with_action(q) for q in parts):
+    """Every piece must itself be a request for a different, confident tool (or for something we
+    cannot do, which the answer then mentions). Later pieces start with a verb; the first may be a
+    terse noun phrase the router is sure of ("ambient audio for this scene, and make it binaural")."""
+    if not all(starts_with_action(q) for q in parts[1:]):
+        return False
+    if not starts_with_action(parts[0]) and not (routed[parts[0]].best in TOOL_CLASSES and routed[parts[0]].best_score >= 0.8):
         return False
     classes = []
     for q in parts:

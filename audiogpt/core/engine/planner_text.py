@@ -37,6 +37,7 @@ _COLON_CUES = re.compile(
 )
 
 ABBREVIATIONS = {
+    "asr": "speech recognition", "stt": "speech to text", "tts": "text to speech",
     "u": "you",
     "ur": "your",
     "pls": "please",
@@ -81,7 +82,9 @@ ABBREVIATIONS = {
 
 # Verbs that start a new request after a comma or "and" (checked after fillers).
 ACTION_VERBS = frozenset(
-    ["transcribe", "translate", "clean", "denoise", "enhance", "remove", "reduce", "separate", "split", "isolate", "extract", "pull", "find", "detect", "locate", "tell", "describe", "caption", "identify", "list", "tag", "label", "say", "read", "speak", "pronounce", "voice", "narrate", "sing", "compose", "write", "create", "make", "generate", "produce", "synthesize", "synthesise", "turn", "convert", "transform", "spatialize", "spatialise", "place", "move", "put", "pan", "fill", "repair", "restore", "fix", "patch", "animate", "lip-sync", "lipsync", "give", "play", "show", "clone", "imitate", "mimic", "render", "dub", "interpret", "type", "get", "search", "mark", "filter", "cancel", "suppress", "improve", "reconstruct", "inpaint", "keep", "render", "summarize", "summarise", "give", "add", "let", "have", "do", "check", "analyze", "analyse", "classify", "count", "use", "take", "run"]
+    ["transcribe", "translate", "clean", "denoise", "enhance", "remove", "reduce", "separate", "split", "isolate", "extract", "pull", "find", "detect", "locate", "tell", "describe", "caption", "identify", "list", "tag", "label", "say", "read", "speak", "pronounce", "voice", "narrate", "sing", "compose", "write", "create", "make", "generate", "produce", "synthesize", "synthesise", "turn", "convert", "transform", "spatialize", "spatialise", "place", "move", "put", "pan", "fill", "repair", "restore", "fix", "patch", "animate", "lip-sync", "lipsync", "give", "play", "show", "clone", "imitate", "mimic", "render", "dub", "interpret", "type", "get", "search", "mark", "filter", "cancel", "suppress", "improve", "reconstruct", "inpaint", "keep", "render", "summarize", "summarise", "give", "add", "let", "have", "do", "check", "analyze", "analyse", "classify", "count", "use", "take", "run", "work", "figure", "diarize", "diarise", "segment", "annotate", "output",
+     "return", "provide", "send", "measure", "estimate", "recognize", "recognise", "determine", "explain", "label",
+     "attribute", "lay", "overlay", "loop"]
 )
 
 FILLERS = (
@@ -165,6 +168,28 @@ class Protected:
         return [self.spans[int(m.group(1))] for m in PLACEHOLDER_RE.finditer(s)]
 
 
+def _attach_payload(head: str, payload: str, spans: list[str], takes_payload: Callable[[str], bool] | None,
+                    *, cue_words: bool) -> str | None:
+    """``head`` with ``payload`` as a placeholder right after the sentence that asks for it.
+
+    "hey! can you read this out? my eyes hurt:\n<text>": the ask is the second sentence of
+    three, so that sentence gets the words (not the complaint that happens to end the line).
+    The asking sentence is the last one that the router says takes words, or (``cue_words``)
+    that names an English cue such as "read" or "say". None when no sentence asks for words.
+    """
+    if not payload.strip():
+        return None
+    parts = re.split(r"(?<=[.!?。！？])\s+", head.strip())
+    for i in range(len(parts) - 1, -1, -1):
+        if not re.search(r"\w", parts[i]):
+            continue
+        if (cue_words and _COLON_CUES.search(parts[i])) or (takes_payload is not None and takes_payload(parts[i])):
+            spans.append(payload.strip())
+            ask = parts[i].rstrip(" .!?。！？:：") + ": " + PLACEHOLDER.format(len(spans) - 1) + "."
+            return " ".join([*parts[:i], ask, *parts[i + 1 :]])
+    return None
+
+
 def protect(text: str, takes_payload: Callable[[str], bool] | None = None) -> Protected:
     """Replace quoted text and 'cue: text' tails by placeholders so nothing splits or reroutes them.
 
@@ -186,7 +211,7 @@ def protect(text: str, takes_payload: Callable[[str], bool] | None = None) -> Pr
     # "read this aloud: Dear customers, ..." -> everything after the colon is the text.
     m = re.search(r"(?<!\d)[:：]\s*(?=\S)", out)
     head = out[: m.start()] if m else ""
-    if m and not PLACEHOLDER_RE.search(out[m.end() :]) and (_COLON_CUES.search(head) or (takes_payload is not None and re.search(r"\w", head) and takes_payload(head))):
+    if m and not PLACEHOLDER_RE.search(out[m.end() :]) and re.search(r"\w", head):
         tail = out[m.end() :]
         # Stop the spoken text where a clearly new request starts ("..., then make it binaural").
         stop = re.search(
@@ -197,10 +222,19 @@ def protect(text: str, takes_payload: Callable[[str], bool] | None = None) -> Pr
             re.I,
         )
         spoken, rest = (tail[: stop.start()], tail[stop.start() :]) if stop else (tail, "")
-        if spoken.strip():
-            spans.append(spoken.strip())
-            out = out[: m.start()] + ": " + PLACEHOLDER.format(len(spans) - 1) + rest
-        return Protected(out, spans)
+        lifted = _attach_payload(head, spoken, spans, takes_payload, cue_words=True)
+        if lifted is not None:
+            return Protected(lifted + rest, spans)
+    # "Can you read this out?\nThe dentist moved to Thursday.": the lines after the ask are its words,
+    # unless they ask for something themselves.
+    nl = re.search(r"\s*\n\s*(?=\S)", out)
+    if nl and takes_payload is not None and not PLACEHOLDER_RE.search(out):
+        head, tail = out[: nl.start()], out[nl.end() :]
+        if re.search(r"\w", head) and not starts_with_action(tail):
+            lifted = _attach_payload(head, tail, spans, takes_payload, cue_words=False)
+            if lifted is not None:
+                out = lifted
+    return Protected(out, spans)
     # "Can you read this out?\nThe dentist moved to Thursday.": the lines after the ask are its words,
     # unless they ask for something themselves.
     nl = re.search(r"\s*\n\s*(?=\S)", out)

@@ -96,6 +96,12 @@ SPEC = ToolSpec(
         'Write down every word spoken in the recording.',
         'Recognize the spoken content of the audio and output it as text.',
         'Produce a verbatim transcript of the utterance.',
+        'transcribe the enhanced audio',
+        'now transcribe the denoised file',
+        'transcribe the separated tracks',
+        'write out the words of the cleaned-up recording',
+        'transcribe the output of that',
+        'get the text of the processed clip',
     ),
     templates=(
         'transcribe this {recording}',

@@ -84,6 +84,13 @@ SPEC = ToolSpec(
         'turn these words into an audio clip',
         'I want to hear how this word is pronounced',
         'how does this phrase sound when spoken',
+        'read the caption out loud',
+        'read the translation aloud',
+        'say the description out loud',
+        'read your answer to me',
+        'read out the summary',
+        'then read what you wrote aloud',
+        'speak the result out loud',
     ),
     templates=(),
 )
