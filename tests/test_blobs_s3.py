@@ -163,3 +163,66 @@ def test_store_urls() -> None:
     with pytest.raises(ValueError, match="neither"):
         open_blob_store("ftp://x", local_root=Path("/tmp/x"), cache_dir=Path("/tmp/y"))
     assert isinstance(open_blob_store(None, local_root=Path("/tmp/agpt-x"), cache_dir=Path("/tmp/y")), LocalBlobStore)
+
+
+# --- the orphan sweep: blobs no artifact row names, once older than the grace period -------------
+
+
+async def test_sweep_deletes_only_old_blobs_without_a_row(service: ArtifactService, tmp_path: Path) -> None:
+    import time
+
+    from audiogpt.storage.blobstore import BlobSweeper, sweep_orphan_blobs
+
+    store, db = service.store, service.repo.db
+    conv = await service.repo.get_or_create_conversation("k", "test")
+    kept = await service.ingest(conv.id, tone_wav(seconds=0.5), name="tone.wav", mime="audio/wav")
+    _, orphan = store.put(b"bytes whose row was never written", "wav")
+    grace = 3600.0
+    # young: nothing goes, whatever it is named by
+    report = await sweep_orphan_blobs(store, db, grace_seconds=grace)  # type: ignore[arg-type]
+    assert report.scanned == 2 and report.young == 2 and report.deleted == []
+    later = time.time() + grace + 60
+    dry = await sweep_orphan_blobs(store, db, grace_seconds=grace, now=later, dry_run=True)  # type: ignore[arg-type]
+    assert dry.deleted == [orphan] and store.stat(orphan) is not None  # type: ignore[attr-defined]
+    report = await sweep_orphan_blobs(store, db, grace_seconds=grace, now=later)  # type: ignore[arg-type]
+    assert report.deleted == [orphan] and report.referenced == 1 and report.bytes_freed > 0
+    assert store.stat(orphan) is None and not store.path(orphan).exists()  # type: ignore[attr-defined]
+    assert await service.read(conv.id, kept.short_id) == tone_wav(seconds=0.5)  # the named blob stays
+    again = await sweep_orphan_blobs(store, db, grace_seconds=grace, now=later)  # type: ignore[arg-type]
+    assert again.deleted == [] and again.scanned == 1
+    # the recovery sweep's wrapper runs at most once per interval
+    store.put(b"another orphan", "bin")
+    sweeper = BlobSweeper(store, db, every=3600, grace_seconds=0.0)  # type: ignore[arg-type]
+    first = await sweeper.maybe_run()
+    assert first is not None and len(first.deleted) == 1
+    store.put(b"a third orphan", "bin")
+    assert await sweeper.maybe_run() is None  # within the interval: not run
+
+
+async def test_sweep_keeps_a_blob_stored_again_and_removes_torn_writes(tmp_path: Path) -> None:
+    """Disk store: re-storing old content renews it (its row is on the way); crashed writes' temp files go."""
+    import os
+    import time
+
+    from audiogpt.storage.blobstore import sweep_orphan_blobs
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+    await db.connect(retries=1)
+    try:
+        store = LocalBlobStore(tmp_path / "artifacts")
+        _, key = store.put(b"old content", "wav")
+        old = time.time() - 7200
+        os.utime(store.path(key), (old, old))
+        torn = store.root / key[:2] / ".tmp-crashed"
+        torn.write_bytes(b"half a file")
+        os.utime(torn, (old, old))
+        store.put(b"old content", "wav")  # deduplicated: the same key, its mtime renewed
+        report = await sweep_orphan_blobs(store, db, grace_seconds=3600)
+        assert report.deleted == [f"{key[:2]}/.tmp-crashed"] and store.path(key).exists() and not torn.exists()
+        os.utime(store.path(key), (old, old))
+        report = await sweep_orphan_blobs(store, db, grace_seconds=3600)
+        assert report.deleted == [key]
+        with pytest.raises(ValueError):
+            store.delete("../../etc/passwd")
+    finally:
+        await db.close()

@@ -27,11 +27,11 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def test_tools_json_lists_the_17_tools(tmp_path: Path) -> None:
+def test_tools_json_lists_the_18_tools(tmp_path: Path) -> None:
     proc = cli(tmp_path, "tools", "--json")
     assert proc.returncode == 0, proc.stderr
     tools = {t["name"]: t for t in last_json(proc)["tools"]}
-    assert len(tools) == 17
+    assert len(tools) == 18
     asr = tools["speech_recognition"]
     assert asr["available"] and asr["backend"] == "faster-whisper-base"
     assert {b["name"] for b in asr["backends"]} >= {"faster-whisper-base", "faster-whisper-tiny.en", "whisper-transformers"}
@@ -98,10 +98,23 @@ def test_bad_input_from_the_command_line(tmp_path: Path) -> None:
     assert out["tool_calls"] == [] and "corrupt.wav" in out["text"]
 
 
-@pytest.mark.parametrize("suite", ["tests/eval/dialogues.jsonl"])
-def test_public_eval_suite_dry_run_scores_at_least_0_9(tmp_path: Path, suite: str) -> None:
+# Each gate is the score measured on this tree (offline engine, --dry-run, which is
+# deterministic) less a small margin, so a routing regression fails here instead of hiding
+# under a round 0.9: the own suite 0.96 (margin 0.02); the fresh sets, written after the
+# router and never tuned on, fresh_dev 116/119 = 0.975 and fresh_test 108/124 = 0.871
+# (margin 0.03). Raise a floor when the router gets better; never lower one to pass.
+EVAL_GATES = [
+    ("tests/eval/dialogues.jsonl", 80, 0.94),
+    ("tests/eval/fresh_dev.jsonl", 110, 0.94),
+    ("tests/eval/fresh_test.jsonl", 110, 0.84),
+]
+
+
+@pytest.mark.parametrize(("suite", "min_turns", "floor"), EVAL_GATES)
+def test_eval_suite_dry_run_holds_its_measured_score(tmp_path: Path, suite: str, min_turns: int,
+                                                     floor: float) -> None:
     proc = cli(tmp_path, "eval", str(ROOT / suite), "--dry-run", "--json", timeout=600)
     assert proc.returncode == 0, proc.stderr
     summary = last_json(proc)
-    assert summary["turns"] >= 80
-    assert summary["score"] >= 0.9, json.dumps(summary["failures"], indent=1)[:4000]
+    assert summary["turns"] >= min_turns
+    assert summary["score"] >= floor, json.dumps(summary["failures"], indent=1)[:4000]

@@ -1,7 +1,7 @@
 """The lite sound backends, run for real on built scenes: YAMNet listens, MiniLM matches queries.
 
-Scenes are mixed at known times from Piper speech (random between runs, so
-truth times come from the inserted clip itself), tone beeps, noise and
+Scenes are mixed at known times from Piper speech (the same samples on every run;
+truth times still come from the inserted clip itself), tone beeps, noise and
 silence; assertions are on stable properties (segments within 1 s, IoU, SI-SDR
 gains, the named main event), never on exact scores.
 """
@@ -39,16 +39,11 @@ def model() -> Any:
 
 
 @pytest.fixture(scope="module")
-def speech() -> np.ndarray:
-    """About 3 s of Piper speech at 16 kHz, leading/trailing silence trimmed."""
+def speech(synth: Any) -> np.ndarray:
+    """About 3 s of Piper speech at 16 kHz, leading/trailing silence trimmed (cached by content, tests/synth.py)."""
     from audiogpt.models.speech.dsp import to_mono_rate
-    from audiogpt.models.speech.tts_piper import PiperJoeMedium
 
-    tts = PiperJoeMedium()
-    if not tts.describe().installed:
-        pytest.skip("Piper TTS is not installed")
-    audio = tts.run(tts.load(), text="Turn left at the second traffic light and park behind the library.").outputs[0].audio
-    assert audio is not None
+    audio = synth.piper("Turn left at the second traffic light and park behind the library.")
     return trim_silence(to_mono_rate(audio, SR), SR)
 
 

@@ -39,7 +39,7 @@ def style() -> tuple[PiperWorldStyle, StyleBundle]:
 
 @pytest.fixture(scope="module")
 def rendition(style: tuple[PiperWorldStyle, StyleBundle]) -> tuple[np.ndarray, ...]:
-    """One Piper rendition of the reference sentence, analysed by WORLD once (Piper varies per call)."""
+    """One Piper rendition of the reference sentence (the same on every call), analysed by WORLD once."""
     import pyworld as pw
 
     _, bundle = style

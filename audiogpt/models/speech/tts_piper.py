@@ -39,6 +39,14 @@ MAX_CHARS = 5000
 MAX_CHUNK_CHARS = 300  # longest piece handed to the model at once
 SENTENCE_GAP_S = 0.12  # pause added between the pieces we split
 PEAK = 0.9  # final peak level: headroom for lossy encoders
+# VITS draws random noise inside the ONNX graph (RandomNormalLike, seeded from the clock, its
+# state carried across calls), scaled by these two factors; the voice's own 0.667 / 0.8 made
+# every call a different rendition, so the same text never gave the same audio (tests that
+# listen to it flaked, the content-addressed store kept near-duplicates). At 0 the graph
+# takes the mean prosody and durations: the same bytes on every call, and measured as
+# intelligible (Whisper tiny.en WER 1.9 % over five sentences, against 3.8 % with the noise).
+NOISE_SCALE = 0.0
+NOISE_W_SCALE = 0.0
 _ENGLISH = {"en", "eng", "english"}
 _SENTENCE_END = re.compile(r"(?<=[.!?;:…])[\"')\]]*\s+|\n\s*\n|\n(?=\s*[-*•\d])")
 
@@ -142,7 +150,7 @@ class PiperJoeMedium(CheckedBackend):
 
         rate = int(model.config.sample_rate)
         gap = np.zeros(int(SENTENCE_GAP_S * rate), dtype=np.float32)
-        syn = SynthesisConfig(normalize_audio=True)
+        syn = SynthesisConfig(normalize_audio=True, noise_scale=NOISE_SCALE, noise_w_scale=NOISE_W_SCALE)
         parts: list[np.ndarray] = []
         for piece in split_text(text):
             for chunk in model.synthesize(piece, syn_config=syn):
