@@ -27,7 +27,7 @@ from audiogpt.core.gate import TurnGate
 from audiogpt.core.jobs import LocalRunner
 from audiogpt.models.registry import Registry
 from audiogpt.models.runtime import ModelCache
-from audiogpt.storage.blobstore import open_blob_store
+from audiogpt.storage.blobstore import BlobSweeper, open_blob_store
 from audiogpt.storage.db import Database
 from audiogpt.storage.repos import Repository
 
@@ -47,10 +47,13 @@ class App:
     dialogue: Dialogue
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
     gate: TurnGate = field(init=False, repr=False)  # dedup, limits, settings cache, deliver-once: every adapter's
+    blob_sweeper: BlobSweeper = field(init=False, repr=False)  # blobs no artifact row holds, swept hourly
+    _blob_task: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.gate = TurnGate.from_settings(self.dialogue, self.repo, self.settings)
         self.dialogue.limiter = self.gate.limiter  # a turn's tool calls count against the same windows
+        self.blob_sweeper = BlobSweeper(self.artifacts.store, self.db)
 
     @classmethod
     async def open(cls, settings: Settings, *, dry_run: bool = False, model: BaseChatModel | None = None,
@@ -123,7 +126,11 @@ class App:
         orphans = await self.runner.recover_orphans()
         if orphans:
             log.warning("recovering %d job(s) left by a process that stopped", len(orphans))
-        return await self.dialogue.recover(send, lease_seconds=self.settings.job_lease_seconds)
+        delivered = await self.dialogue.recover(send, lease_seconds=self.settings.job_lease_seconds)
+        if self._blob_task is None or self._blob_task.done():
+            # Listing a large bucket must not hold up start-up or recovery: in the background, at most hourly.
+            self._blob_task = asyncio.create_task(self.blob_sweeper.maybe_run(), name="blob-sweep")
+        return delivered
 
     async def _sweep_loop(self, send: Any) -> None:
         while True:
@@ -139,6 +146,10 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self._blob_task is not None and not self._blob_task.done():
+            self._blob_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._blob_task
         await self.gate.stop()  # turns still in flight (an adapter that did not stop them) get their grace
         await self.runner.stop()
         self.executor.close()
