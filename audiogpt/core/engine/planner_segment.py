@@ -87,9 +87,9 @@ def segment_and_route(
     out: list[RoutedSegment] = []
     for p, parts, lparts in zip(pieces, candidates, loose, strict=True):
         if len(parts) > 1 and _accept_weak_split(parts, routed):
-            for q in parts:  # each piece of an accepted split is an ask, even a terse noun phrase
-                segs[q].chained = True
-                out.append(RoutedSegment(segs[q], routed[q]))
+            if not starts_with_action(parts[0]):  # the terse first piece is an ask by construction
+                segs[parts[0]].chained = True
+            out.extend(RoutedSegment(segs[q], routed[q]) for q in parts)
         elif len(lparts) > 1 and _accept_loose_split(lparts, routed):
             for q in lparts:
                 segs[q].chained = True
@@ -156,13 +156,36 @@ def _reroute_after_audio_makers(
     return out
 
 
+# "this is in German", "there are two of us", "we had a call": a clause with a subject and a verb
+# tells about the file; it is not a terse ask.
+_STATEMENT = re.compile(
+    r"^\s*(?:so\s+|ok\s+|well\s+)?(?:this|that|it|there|here|we|i|he|she|they|you|my|our|his|her|their)\b"
+    r".*?\b(?:is|are|was|were|am|has|have|had|got|did|does|do)\b|^\s*(?:it's|that's|there's|here's|i'm|we're|they're)\b",
+    re.I,
+)
+NOUN_ASK_MIN = 0.8  # a terse first piece must route this surely to count as an ask of its own
+
+
+def _makes_input_for_next(parts: list[str], routed: dict[str, Routed]) -> bool:
+    """A first piece without a verb is an ask when it surely names a tool that makes what the
+    next piece works on ("ambient audio for this scene, and make it binaural"); otherwise it is
+    context ("there are 3 people in this call, isolate every voice")."""
+    if _STATEMENT.match(parts[0]):
+        return False
+    first, nxt = routed[parts[0]], routed[parts[1]]
+    if first.best not in TOOLS or first.best_score < NOUN_ASK_MIN or nxt.best not in TOOLS:
+        return False
+    need = TOOLS.get(nxt.best).main_input
+    return need is not None and need in TOOLS.get(first.best).produces
+
+
 def _accept_weak_split(parts: list[str], routed: dict[str, Routed]) -> bool:
     """Every piece must itself be a request for a different, confident tool (or for something we
     cannot do, which the answer then mentions). Later pieces start with a verb; the first may be a
     terse noun phrase the router is sure of ("ambient audio for this scene, and make it binaural")."""
     if not all(starts_with_action(q) for q in parts[1:]):
         return False
-    if not starts_with_action(parts[0]) and not (routed[parts[0]].best in TOOL_CLASSES and routed[parts[0]].best_score >= 0.8):
+    if not starts_with_action(parts[0]) and not _makes_input_for_next(parts, routed):
         return False
     classes = []
     for q in parts:

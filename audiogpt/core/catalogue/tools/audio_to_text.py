@@ -77,6 +77,12 @@ SPEC = ToolSpec(
         'Describe the acoustic environment of this clip.',
         'Summarize what is happening in the audio.',
         "tell me what this sounds like, not what's being said",
+        'caption it',
+        'caption this clip',
+        'caption the result',
+        'give it a caption',
+        'then caption the audio',
+        'write a one-line caption of the sound',
     ),
     templates=(
         'describe the sounds in the {recording}',
