@@ -100,13 +100,15 @@ def test_bad_input_from_the_command_line(tmp_path: Path) -> None:
 
 # Each gate is the score measured on this tree (offline engine, --dry-run, which is
 # deterministic) less a small margin, so a routing regression fails here instead of hiding
-# under a round 0.9: the own suite 0.96 (margin 0.02); the fresh sets, written after the
-# router and never tuned on, fresh_dev 116/119 = 0.975 and fresh_test 108/124 = 0.871
-# (margin 0.03). Raise a floor when the router gets better; never lower one to pass.
+# under a round 0.9. Measured: the own suite 451/471 = 0.958 (never trained on); fresh_dev
+# 114/119 = 0.958 and fresh_dev2 159/169 = 0.941 (written blind by others, then used to find
+# failure patterns); fresh_test 110/124 = 0.887 (written blind, never inspected, only scored).
+# Raise a floor when the router gets better; never lower one to pass.
 EVAL_GATES = [
     ("tests/eval/dialogues.jsonl", 80, 0.94),
-    ("tests/eval/fresh_dev.jsonl", 110, 0.94),
-    ("tests/eval/fresh_test.jsonl", 110, 0.84),
+    ("tests/eval/fresh_dev.jsonl", 110, 0.93),
+    ("tests/eval/fresh_dev2.jsonl", 160, 0.91),
+    ("tests/eval/fresh_test.jsonl", 110, 0.86),
 ]
 
 

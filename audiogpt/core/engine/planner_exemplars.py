@@ -40,6 +40,10 @@ EXEMPLARS: dict[str, tuple[str, ...]] = {
         "some audio for you",
         "look at this photo",
         "I have a few recordings",
+        "oops, forgot the file",
+        "sorry, here's the attachment",
+        "forgot to include it, here you go",
+        "my bad, it's attached now",
     ),
     "chat:thanks": (
         "thanks",

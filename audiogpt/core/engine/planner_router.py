@@ -431,7 +431,7 @@ class Router:
                 factor *= 2.0 if _payload_fields(spec) else 0.6
             # With a recording attached, a tool that needs no file (a pure generator) is less likely.
             if cues.audio_here and not need and not spec.takes_text:
-                factor *= 0.7
+                factor *= 0.5
             factor *= _argument_factor(spec, text, cues.voice_ref)
             scores[spec.name] *= factor
         total = sum(scores.values())

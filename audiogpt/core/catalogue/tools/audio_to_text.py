@@ -83,6 +83,11 @@ SPEC = ToolSpec(
         'give it a caption',
         'then caption the audio',
         'write a one-line caption of the sound',
+        'which animal is this',
+        'what animal makes this noise',
+        'what is making that sound',
+        "what's that noise in the background",
+        'what kind of sound is this',
     ),
     templates=(
         'describe the sounds in the {recording}',

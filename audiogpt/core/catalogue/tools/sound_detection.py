@@ -67,6 +67,8 @@ SPEC = ToolSpec(
         'Detect all sound events in the audio and give their onset and offset times.',
         'List every acoustic event with its start and end time.',
         'Tag the audio with the sound event classes present and when they occur.',
+        'identify the sounds in this clip',
+        'which sound sources can you pick out in this recording',
     ),
     templates=(
         'tag the sound events in the {recording}',
