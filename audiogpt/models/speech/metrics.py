@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -51,13 +51,18 @@ def wer(reference: str | Sequence[str], hypothesis: str | Sequence[str]) -> floa
 
     An empty reference gives 0.0 for an empty hypothesis and 1.0 otherwise.
     """
+    return _corpus_wer(reference, hypothesis, normalize)
+
+
+def _corpus_wer(reference: str | Sequence[str], hypothesis: str | Sequence[str],
+                norm: Callable[[str], list[str]]) -> float:
     refs = [reference] if isinstance(reference, str) else list(reference)
     hyps = [hypothesis] if isinstance(hypothesis, str) else list(hypothesis)
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
     edits = words = 0
     for r, h in zip(refs, hyps, strict=True):
-        rw, hw = normalize(r), normalize(h)
+        rw, hw = norm(r), norm(h)
         edits += edit_distance(rw, hw)
         words += len(rw)
     if words == 0:
@@ -171,18 +176,7 @@ def normalize_spoken(text: str) -> list[str]:
 
 def wer_spoken(reference: str | Sequence[str], hypothesis: str | Sequence[str]) -> float:
     """Corpus WER with numbers spoken as words on both sides (see :func:`normalize_spoken`)."""
-    refs = [reference] if isinstance(reference, str) else list(reference)
-    hyps = [hypothesis] if isinstance(hypothesis, str) else list(hypothesis)
-    if len(refs) != len(hyps):
-        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    edits = words = 0
-    for r, h in zip(refs, hyps, strict=True):
-        rw, hw = normalize_spoken(r), normalize_spoken(h)
-        edits += edit_distance(rw, hw)
-        words += len(rw)
-    if words == 0:
-        return 0.0 if edits == 0 else 1.0
-    return edits / words
+    return _corpus_wer(reference, hypothesis, normalize_spoken)
 
 
 def cer(reference: str, hypothesis: str) -> float:
