@@ -267,7 +267,8 @@ class Builder:
         elif not isinstance(targets, list):
             targets = [targets]
         if not targets:
-            raise NeedInput(ask_for_file(tool, kind), "need_file")
+            unusable = [(a.id, a.name, a.kind) for a in self.ctx.attachments if a.kind != kind]
+            raise NeedInput(ask_for_file(tool, kind, unusable), "need_file")
         args = {**args, **overrides}
         return [self.add(tool, {name: tgt, **args}, seg) for tgt in targets]
 

@@ -66,8 +66,15 @@ def unsupported(request: str) -> str:
     return f"Sorry, I can't do that{quoted}: I don't have a tool for it. " + capabilities()
 
 
-def ask_for_file(tool: str, kind: str) -> str:
+def ask_for_file(tool: str, kind: str, unusable: list[tuple[str, str, str]] | None = None) -> str:
+    """Ask for the missing file; name what was attached instead (``(id, name, kind)``) so the
+    user knows their upload arrived but is not something this tool can read."""
     what = {"audio": "an audio file or voice message", "image": "a picture", "video": "a video"}.get(kind, "a file")
+    if unusable:
+        looks = {"image": "a picture", "video": "a video", "text": "text", "audio": "audio"}
+        parts = [f"{i} ({n}) is {looks.get(k, 'not a kind of file I can read')}" if n else f"{i} is {looks.get(k, 'unreadable')}"
+                 for i, n, k in unusable]
+        return f"To {phrase(tool)} I need {what}, but {'; '.join(parts)}. Please attach the recording itself."
     return (
         f"To {phrase(tool)} I need {what}, and I don't see one in this conversation yet. "
         "Please attach it and I'll get started."
