@@ -231,12 +231,15 @@ async def test_a_timed_out_job_interrupts_a_backend_that_can_be(app_factory, set
     chunks, cancel = ChunkBackend(), CancelBackend()
     cancel.task = "text_to_music"
     script = by_text({"chunks": once("text_to_audio", {"text": "x"}), "cancel": once("text_to_music", {"text": "x"})})
-    s = settings.model_copy(update={"job_concurrency": 1, "job_timeout": 0.4})
+    # 1.5 s: long enough that validation and loading are over on a loaded machine and the timeout
+    # lands while the backend runs (it needs 8 s uninterrupted), which is what is tested here.
+    s = settings.model_copy(update={"job_concurrency": 1, "job_timeout": 1.5})
     app = await app_factory(settings=s, model=ScriptedChatModel(script=script), registry=registry_with(chunks, cancel))
     for text, backend in (("chunks", chunks), ("cancel", cancel)):
-        out = await asyncio.wait_for(app.dialogue.handle(msg(text, f"c-{text}")), 10)
+        out = await asyncio.wait_for(app.dialogue.handle(msg(text, f"c-{text}")), 20)
         assert "job took longer than" in out.text and "was stopped" in out.text
         t_failed = time.monotonic()
+        assert backend.started.is_set(), f"{backend.name} never started: the timeout hit before the run"
         # Well under the 8 s an uninterrupted run takes, with room for a loaded CI machine.
         assert await _until(backend.ended.is_set, 3.0), f"{backend.name} was not interrupted"
         assert time.monotonic() - t_failed < 3.0
