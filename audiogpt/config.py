@@ -96,6 +96,8 @@ class Settings(BaseSettings):
         description='Per-task backend choice as JSON: {"speech_recognition": "lite"}; "auto" (default), "full", "lite" or a backend name.',
     )
     disabled_tools: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Tools this deployment hides.")
+    extra_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Opt-in tools to add beyond the 17 of the public contract (e.g. speaker_diarization).")
 
     voice_replies: bool = Field(True, description="Answer a voice message with speech as well as text.")
 
@@ -259,7 +261,7 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", description="Python logging level.")
 
-    @field_validator("disabled_tools", "slack_scopes", mode="before")
+    @field_validator("disabled_tools", "extra_tools", "slack_scopes", mode="before")
     @classmethod
     def _split_list(cls, v: Any) -> Any:
         if isinstance(v, str):

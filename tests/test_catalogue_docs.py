@@ -35,3 +35,20 @@ def test_no_tool_name_in_the_engine_code() -> None:
             if pattern.search(line):
                 hits.append(f"{path.name}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def test_opt_in_tools_join_only_when_named(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The public contract is 17 tools; speaker_diarization joins when a deployment names it."""
+    from audiogpt.config import get_settings
+    from audiogpt.core.catalogue import Catalogue
+
+    monkeypatch.delenv("AUDIOGPT_EXTRA_TOOLS", raising=False)
+    get_settings.cache_clear()  # settings, like the catalogue, are read once per process
+    assert "speaker_diarization" not in Catalogue() and len(Catalogue()) == 17
+    monkeypatch.setenv("AUDIOGPT_EXTRA_TOOLS", "speaker_diarization")
+    get_settings.cache_clear()
+    try:
+        assert "speaker_diarization" in Catalogue() and len(Catalogue()) == 18
+    finally:
+        monkeypatch.delenv("AUDIOGPT_EXTRA_TOOLS")
+        get_settings.cache_clear()

@@ -14,9 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def cli(tmp_path: Path, *args: str, timeout: float = 240,
+        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DATABASE_URL", "AUDIOGPT_"))}
-    env.update({"AUDIOGPT_DATA_DIR": str(tmp_path / "data"), "AUDIOGPT_LLM": "offline"})
+    env.update({"AUDIOGPT_DATA_DIR": str(tmp_path / "data"), "AUDIOGPT_LLM": "offline", **(extra_env or {})})
     return subprocess.run([sys.executable, "-m", "audiogpt.bots.cli", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -27,11 +28,11 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def test_tools_json_lists_the_18_tools(tmp_path: Path) -> None:
+def test_tools_json_lists_the_17_tools(tmp_path: Path) -> None:
     proc = cli(tmp_path, "tools", "--json")
     assert proc.returncode == 0, proc.stderr
     tools = {t["name"]: t for t in last_json(proc)["tools"]}
-    assert len(tools) == 18
+    assert len(tools) == 17
     asr = tools["speech_recognition"]
     assert asr["available"] and asr["backend"] == "faster-whisper-base"
     assert {b["name"] for b in asr["backends"]} >= {"faster-whisper-base", "faster-whisper-tiny.en", "whisper-transformers"}
@@ -100,22 +101,23 @@ def test_bad_input_from_the_command_line(tmp_path: Path) -> None:
 
 # Each gate is the score measured on this tree (offline engine, --dry-run, which is
 # deterministic) less a small margin, so a routing regression fails here instead of hiding
-# under a round 0.9. Measured: the own suite 451/471 = 0.958 (never trained on); fresh_dev
-# 114/119 = 0.958 and fresh_dev2 159/169 = 0.941 (written blind by others, then used to find
-# failure patterns); fresh_test 110/124 = 0.887 (written blind, never inspected, only scored).
+# under a round 0.9. Measured: the own suite 450/471 = 0.955 (never trained on); fresh_dev
+# 115/119 = 0.966 and fresh_dev2 159/169 = 0.941 (written blind by others, then used to find
+# failure patterns); fresh_test 112/124 = 0.903 (written blind, never inspected, only scored).
 # Raise a floor when the router gets better; never lower one to pass.
 EVAL_GATES = [
     ("tests/eval/dialogues.jsonl", 80, 0.94),
     ("tests/eval/fresh_dev.jsonl", 110, 0.93),
-    ("tests/eval/fresh_dev2.jsonl", 160, 0.91),
-    ("tests/eval/fresh_test.jsonl", 110, 0.86),
+    ("tests/eval/fresh_dev2.jsonl", 160, 0.91),  # written for a deployment with speaker_diarization on
+    ("tests/eval/fresh_test.jsonl", 110, 0.87),
 ]
 
 
 @pytest.mark.parametrize(("suite", "min_turns", "floor"), EVAL_GATES)
 def test_eval_suite_dry_run_holds_its_measured_score(tmp_path: Path, suite: str, min_turns: int,
                                                      floor: float) -> None:
-    proc = cli(tmp_path, "eval", str(ROOT / suite), "--dry-run", "--json", timeout=600)
+    extra = {"AUDIOGPT_EXTRA_TOOLS": "speaker_diarization"} if "fresh_dev2" in suite else None
+    proc = cli(tmp_path, "eval", str(ROOT / suite), "--dry-run", "--json", timeout=600, extra_env=extra)
     assert proc.returncode == 0, proc.stderr
     summary = last_json(proc)
     assert summary["turns"] >= min_turns

@@ -48,7 +48,7 @@ def test_tool_catalogue_contract() -> None:
     }
     got = {t.name: set(t.args.model_fields) for t in TOOLS}
     assert {k: v for k, v in got.items() if k in expected} == expected
-    assert len(TOOLS) == 18
+    assert len(TOOLS) == 17
     for t in TOOLS:
         schema = t.openai_schema()["function"]
         assert len(schema["description"]) > 40

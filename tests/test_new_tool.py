@@ -131,7 +131,7 @@ def _clip(path: Path) -> Path:
 
 def test_the_new_tool_is_listed_with_its_backend(tmp_path: Path, plugin: Path) -> None:
     tools = {t["name"]: t for t in _cli(tmp_path, plugin, "tools", "--json")["tools"]}
-    assert len(tools) == 19
+    assert len(tools) == 18
     new = tools["audio_reverse"]
     assert new["available"] and new["backend"] == "numpy-reverse"
     assert new["backends"][0]["licence"] == "Apache-2.0"

@@ -39,7 +39,7 @@ async def test_scripted_tool_call_over_http(app_factory, settings) -> None:  # t
     body = first["body"]
     assert body["model"] == "gpt-test"
     names = [t["function"]["name"] for t in body["tools"]]
-    assert len(names) == 18 and "speech_enhancement" in names
+    assert len(names) == 17 and "speech_enhancement" in names
     enh = next(t for t in body["tools"] if t["function"]["name"] == "speech_enhancement")["function"]
     assert enh["parameters"]["properties"]["audio"]["artifact"] == "audio"
     assert "[Available: lite backend test-gain.]" in enh["description"]

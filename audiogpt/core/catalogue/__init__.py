@@ -42,6 +42,13 @@ def _as_specs(obj: object) -> list[ToolSpec]:
     raise TypeError(f"expected a ToolSpec or a list of them, got {type(obj).__name__}")
 
 
+def _extra_tools() -> set[str]:
+    """Opt-in built-ins this deployment enables (``AUDIOGPT_EXTRA_TOOLS``)."""
+    from audiogpt.config import get_settings
+
+    return set(get_settings().extra_tools)
+
+
 class Catalogue:
     """All tools by name, in listing order. Loaded lazily; ``register`` adds one at run time."""
 
@@ -59,11 +66,12 @@ class Catalogue:
             if self._specs is not None:
                 return self._specs
             found: list[ToolSpec] = []
+            extra = _extra_tools()
             pkg = importlib.import_module(self._package)
             for info in pkgutil.iter_modules(pkg.__path__):
                 mod = importlib.import_module(f"{self._package}.{info.name}")
                 spec = getattr(mod, "SPEC", None)
-                if isinstance(spec, ToolSpec):
+                if isinstance(spec, ToolSpec) and (not spec.opt_in or spec.name in extra):
                     found.append(spec)
             for ep in entry_points(group=self._group):
                 try:

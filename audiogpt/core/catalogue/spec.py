@@ -105,6 +105,9 @@ class ToolSpec:
     # What to ask when a required argument is missing: (argument, question).
     questions: tuple[tuple[str, str], ...] = ()
     order: int = 1000  # position in listings; built-ins 10, 20, ...
+    # A built-in that would grow the public 17-tool contract: listed only when a deployment names
+    # it in AUDIOGPT_EXTRA_TOOLS (plug-ins from entry points are always listed: installing is opting in).
+    opt_in: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # for third-party consumers
 
     def __post_init__(self) -> None:

@@ -38,6 +38,7 @@ SPEC = ToolSpec(
     quote_result=True,
     per_file=True,
     takes_text=False,
+    opt_in=True,
     order=175,
     exemplars=(
         'who spoke when',
